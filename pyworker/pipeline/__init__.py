@@ -76,7 +76,7 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     img = open_image(data, limits)
     # Decode no larger than needed: the output size, never below the model's
     # input (the mask would lose detail), larger when a face crop zooms in.
-    target = idphoto.working_side(opts, preset) if opts.crop == "face" else opts.max_size
+    target = idphoto.working_side(opts, preset) if opts.crop == "face" else opts.output_max_size
     decoded = load_scaled(img, max(target, model.input_size) if target else 0)
     del img
     rgb, alpha = decoded.rgb, decoded.alpha
@@ -87,15 +87,17 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     clock.lap("infer")
 
     face: Box | None = None
+    faces: tuple[Box, ...] | None = None  # every face detected, when crop: "face" looked
     crop_box: Box | None = None  # in working coordinates
     crop_mode = "none"
     if opts.crop == "face":
         full_mask = small_mask.resize(work_size, LANCZOS)
         plan = idphoto.plan(rgb, full_mask, opts, preset)
         face, crop_box, crop_mode, out_size = plan.face, plan.crop_box, plan.mode, plan.out_size
+        faces = plan.faces
         mask = _crop_resize(full_mask, crop_box, out_size)
     else:
-        out_size = fit(work_size, opts.max_size)
+        out_size = fit(work_size, opts.output_max_size)
         mask = small_mask.resize(out_size, LANCZOS)
     rgb = _crop_resize(rgb, crop_box, out_size)
     alpha = _crop_resize(alpha, crop_box, out_size)
@@ -129,6 +131,7 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             "crop_mode": crop_mode,
             "crop_box": _scaled(crop_box, to_input),
             "face": _scaled(face, to_input),
+            "faces": None if faces is None else [_scaled(f, to_input) for f in faces],
             "preset": opts.preset,
             "timings_ms": clock.total(),
         },

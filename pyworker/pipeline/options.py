@@ -12,6 +12,7 @@ FORMATS = {"png": "png", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg"}
 CROPS = (None, "face")
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 MAX_PADDING = 4096
+DEFAULT_MAX_SIZE = 800
 
 RGB = tuple[int, int, int]
 
@@ -19,7 +20,7 @@ RGB = tuple[int, int, int]
 @dataclass(frozen=True)
 class RemoveOptions:
     model: str | None = None
-    max_size: int = 800
+    max_size: int | None = None  # None: not given (800 for a cut-out, a preset's own size)
     bg_color: RGB | None = None
     format: str = "png"
     only_mask: bool = False
@@ -29,6 +30,11 @@ class RemoveOptions:
     crop: str | None = None
     preset: str | None = None
     face_required: bool = False
+
+    @property
+    def output_max_size(self) -> int:
+        """Longest side of a plain cut-out: max_size when given, else DEFAULT_MAX_SIZE; 0 keeps the size."""
+        return DEFAULT_MAX_SIZE if self.max_size is None else self.max_size
 
 
 def _bad(message: str) -> WorkerError:
@@ -66,7 +72,7 @@ def parse_color(value: Any, key: str = "bg_color") -> RGB | None:
     raise _bad(f"Option '{key}' must be null, \"#rrggbb\" or [r, g, b] with 0-255, got {value!r}")
 
 
-def parse_options(raw: Any, max_side: int, known_models: list[str], presets: list[str]) -> RemoveOptions:
+def parse_options(raw: Any, max_side: int, presets: list[str]) -> RemoveOptions:
     if raw is None:
         return RemoveOptions()
     if not isinstance(raw, dict):
@@ -78,7 +84,7 @@ def parse_options(raw: Any, max_side: int, known_models: list[str], presets: lis
                 raise _bad(f"Option 'model' must be a model name, got {value!r}")
             fields["model"] = value
         elif key == "max_size":
-            fields["max_size"] = _int(key, value, 0, max_side)
+            fields["max_size"] = None if value is None else _int(key, value, 0, max_side)
         elif key == "bg_color":
             fields["bg_color"] = parse_color(value)
         elif key == "format":

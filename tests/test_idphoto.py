@@ -1,0 +1,261 @@
+"""ID photos (crop: "face", presets) through a real worker, and the contact sheet (docs/id-photos.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from pyworker import contact_sheet
+from pyworker.pipeline.idphoto import FACE_FRAMING, PRESETS
+
+from .images import ASTRONAUT, decode, encode, subject_scene
+from .workerproc import REPO, WorkerProcess
+
+# samples/astronaut.jpg (512x512), measured by hand on the photo: top of the
+# hair, the line through the pupils, the bottom of the chin, the face's centre.
+CROWN_Y, EYES_Y, CHIN_Y, FACE_X = 16, 101, 164, 224
+ASTRONAUT_FACE = (177, 66, 272, 161)  # the Haar box, for reference
+
+ASTRO = ASTRONAUT.read_bytes()
+
+
+def _astronaut(scale: float = 1.0) -> Image.Image:
+    img = Image.open(ASTRONAUT).convert("RGB")
+    return img if scale == 1.0 else img.resize((round(512 * scale),) * 2, Image.Resampling.LANCZOS)
+
+
+def _inside(inner: list[int], outer: list[int]) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
+def _back_of_head(size: tuple[int, int] = (480, 640)) -> tuple[bytes, tuple[int, int, int, int]]:
+    """The test figure seen from behind: the face painted over with hair. Returns PNG bytes and its box."""
+    img, truth = subject_scene(size)
+    w, h = size
+    ImageDraw.Draw(img).ellipse((w * 0.34, h * 0.14, w * 0.66, h * 0.46), fill=(60, 40, 25))
+    ys, xs = np.nonzero(truth)
+    return encode(img), (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+# ---- presets ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_frames_the_head_within_its_tolerances(worker: WorkerProcess, name: str) -> None:
+    preset = PRESETS[name]
+    reply = worker.remove(ASTRO, preset=name)
+    assert reply["ok"] is True, reply
+    meta = reply["meta"]
+    assert meta["preset"] == name and meta["crop_mode"] == "face"
+    # Output size and aspect are exact.
+    assert (meta["width"], meta["height"]) == preset.size
+    out = decode(reply["image"])
+    assert out.size == preset.size and out.mode == "RGB"
+    # The face box (input pixels) lies inside the crop box, whose aspect is the preset's.
+    face, crop = meta["face"], meta["crop_box"]
+    assert meta["faces"] == [face]
+    assert _inside(face, crop), (face, crop)
+    assert all(abs(a - b) <= 3 for a, b in zip(face, ASTRONAUT_FACE, strict=True)), face
+    crop_w, crop_h = crop[2] - crop[0], crop[3] - crop[1]
+    assert crop_w / crop_h == pytest.approx(preset.aspect, abs=0.01)
+    # The real head (measured on the photo, not from the detector) meets the preset.
+    head_share = (CHIN_Y - CROWN_Y) / crop_h
+    lo, hi = preset.head_range
+    assert lo <= head_share <= hi, f"{name}: head {head_share:.3f} outside {lo:.3f}-{hi:.3f}"
+    assert head_share == pytest.approx(preset.head, abs=0.05)
+    eye_line = (EYES_Y - crop[1]) / crop_h
+    assert preset.eye_range[0] <= eye_line <= preset.eye_range[1], f"{name}: eye line {eye_line:.3f}"
+    assert crop[1] < CROWN_Y, "the crown must stay inside the frame"
+    assert abs((crop[0] + crop[2]) / 2 - FACE_X) <= 5  # centred on the face
+    # The background is the preset's colour.
+    assert out.getpixel((2, 2)) == preset.bg_color
+
+
+def test_bg_color_and_max_size_override_the_preset(worker: WorkerProcess) -> None:
+    reply = worker.remove(ASTRO, preset="passport-35x45", bg_color="#ff0000", max_size=900)
+    assert reply["ok"] is True, reply
+    out = decode(reply["image"])
+    # max_size is the output's longest side, at the preset's aspect (7:9).
+    assert out.size == (700, 900) and (reply["meta"]["width"], reply["meta"]["height"]) == (700, 900)
+    assert out.getpixel((2, 2)) == (255, 0, 0)
+    square = worker.remove(ASTRO, preset="us-2x2", max_size=300, format="jpeg")
+    assert square["ok"] is True and square["mime"] == "image/jpeg"
+    assert decode(square["image"]).size == (300, 300)
+    # max_size 0 keeps the preset's own size.
+    own = worker.remove(ASTRO, preset="avatar", max_size=0)
+    assert (own["meta"]["width"], own["meta"]["height"]) == PRESETS["avatar"].size
+    # An explicit 800 (the cut-out default) is honoured, not mistaken for "not given".
+    explicit = worker.remove(ASTRO, preset="avatar", max_size=800)
+    assert (explicit["meta"]["width"], explicit["meta"]["height"]) == (800, 800)
+
+
+def test_meta_boxes_are_in_input_coordinates(worker: WorkerProcess) -> None:
+    """A 2048 px photo decoded at 1024 for a 200 px result: boxes still come back in 2048 px units."""
+    big = encode(_astronaut(4.0), "JPEG", quality=90)
+    reply = worker.remove(big, preset="us-2x2", max_size=200)
+    assert reply["ok"] is True, reply
+    meta = reply["meta"]
+    assert (meta["input_width"], meta["input_height"]) == (2048, 2048)
+    assert (meta["width"], meta["height"]) == (200, 200)
+    face, crop = meta["face"], meta["crop_box"]
+    for got, ref in zip(face, ASTRONAUT_FACE, strict=True):
+        assert abs(got - 4 * ref) <= 4 * 6, (face, ASTRONAUT_FACE)
+    assert _inside(face, crop)
+    head_share = 4 * (CHIN_Y - CROWN_Y) / (crop[3] - crop[1])
+    assert PRESETS["us-2x2"].head_range[0] <= head_share <= PRESETS["us-2x2"].head_range[1]
+
+
+def test_crop_face_without_preset_is_a_transparent_3x4_portrait(worker: WorkerProcess) -> None:
+    reply = worker.remove(ASTRO, crop="face", max_size=200)
+    assert reply["ok"] is True, reply
+    meta = reply["meta"]
+    assert meta["crop_mode"] == "face" and meta["preset"] is None
+    out = decode(reply["image"])
+    assert out.mode == "RGBA" and out.size == (150, 200)
+    assert out.getpixel((1, 1))[3] == 0  # background stays transparent without bg_color
+    assert _inside(meta["face"], meta["crop_box"])
+    crop_h = meta["crop_box"][3] - meta["crop_box"][1]
+    lo, hi = FACE_FRAMING.head_range
+    assert lo <= (CHIN_Y - CROWN_Y) / crop_h <= hi
+    # max_size 800 (the default) does not upscale: the result is the crop's own size.
+    native = worker.remove(ASTRO, crop="face")
+    w, h = native["meta"]["width"], native["meta"]["height"]
+    assert h == native["meta"]["crop_box"][3] - native["meta"]["crop_box"][1] and h < 800
+    assert w == round(h * 3 / 4)
+
+
+def test_a_face_printed_on_the_shirt_is_not_taken(worker: WorkerProcess) -> None:
+    img = _astronaut()
+    img.paste(img.crop((160, 40, 290, 180)).resize((104, 112)), (150, 300))  # on the suit's chest
+    reply = worker.remove(encode(img), preset="passport-35x45")
+    assert reply["ok"] is True, reply
+    meta = reply["meta"]
+    assert len(meta["faces"]) == 2, meta["faces"]
+    assert meta["face"] in meta["faces"]
+    assert all(abs(a - b) <= 3 for a, b in zip(meta["face"], ASTRONAUT_FACE, strict=True)), meta["face"]
+
+
+# ---- no face ----------------------------------------------------------------------
+
+
+def test_no_face_frames_the_subject(worker: WorkerProcess) -> None:
+    data, truth = _back_of_head()
+    reply = worker.remove(data, preset="passport-35x45")
+    assert reply["ok"] is True, reply
+    meta = reply["meta"]
+    assert meta["face"] is None and meta["faces"] == [] and meta["crop_mode"] == "subject"
+    assert (meta["width"], meta["height"]) == PRESETS["passport-35x45"].size
+    crop = meta["crop_box"]
+    assert crop[2] - crop[0] == pytest.approx((crop[3] - crop[1]) * 7 / 9, abs=2)
+    # The frame holds the whole figure (the model's mask, give or take its soft edge).
+    slack = 12
+    assert crop[0] <= truth[0] + slack and crop[1] <= truth[1] + slack
+    assert crop[2] >= truth[2] - slack and crop[3] >= truth[3] - slack
+
+
+def test_face_required_answers_no_face(worker: WorkerProcess) -> None:
+    data, _ = _back_of_head()
+    reply = worker.remove(data, crop="face", face_required=True)
+    assert reply["ok"] is False
+    assert reply["error"]["code"] == "no_face" and "no face" in reply["error"]["message"]
+    again = worker.remove(data, preset="us-2x2", face_required=True)
+    assert again["error"]["code"] == "no_face"
+    # A photo with a face is unaffected, and the worker keeps serving.
+    assert worker.remove(ASTRO, preset="us-2x2", face_required=True)["ok"] is True
+    assert worker.request("ping")["ok"] is True
+
+
+def test_plain_jobs_report_no_face_fields(worker: WorkerProcess) -> None:
+    meta = worker.remove(ASTRO, max_size=128)["meta"]
+    assert meta["crop_mode"] == "none" and meta["face"] is None and meta["faces"] is None
+    assert meta["preset"] is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/PID/maps (Linux)")
+def test_detector_is_loaded_only_by_workers_that_crop(spawn) -> None:
+    proc = spawn("--threads", "1", "--no-warmup")
+
+    def cv2_mapped() -> bool:
+        return "cv2" in Path(f"/proc/{proc.pid}/maps").read_text()
+
+    assert proc.remove(ASTRO, max_size=128)["ok"] is True
+    assert not cv2_mapped(), "a job without crop imported OpenCV"
+    assert proc.remove(ASTRO, preset="avatar")["ok"] is True
+    assert cv2_mapped()
+
+
+# ---- contact sheet ------------------------------------------------------------------
+
+
+def _write_run(tmp: Path) -> tuple[Path, Path]:
+    samples, results = tmp / "samples", tmp / "out"
+    samples.mkdir()
+    results.mkdir()
+    Image.new("RGB", (300, 200), (200, 30, 30)).save(samples / "red.jpg", quality=95)
+    Image.new("RGB", (200, 300), (30, 30, 200)).save(samples / "blue.jpg", quality=95)
+    (samples / "notes.txt").write_text("not a photo")
+    cut = Image.new("RGBA", (300, 200), (0, 0, 0, 0))
+    cut.paste((200, 30, 30, 255), (150, 0, 300, 200))  # right half opaque, left half transparent
+    cut.save(results / "red.png")
+    Image.new("RGB", (413, 531), (30, 200, 30)).save(results / "red.id.png")
+    Image.new("RGBA", (200, 300), (30, 30, 200, 255)).save(results / "blue.png")
+    return samples, results  # blue.id.png is missing on purpose
+
+
+def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tol: int = 12) -> bool:
+    return all(abs(a - b) <= tol for a, b in zip(pixel[:3], colour, strict=True))
+
+
+def test_contact_sheet_layout(tmp_path: Path) -> None:
+    samples, results = _write_run(tmp_path)
+    rows = contact_sheet.find_rows(samples, results)
+    assert [r.name for r in rows] == ["blue", "red"]
+    assert rows[0].id_crop is None and rows[1].id_crop == results / "red.id.png"
+    out = tmp_path / "sheet" / "contact-sheet.png"
+    assert contact_sheet.write(samples, results, out) == 2
+    sheet = Image.open(out)
+    assert sheet.format == "PNG" and sheet.size == contact_sheet.sheet_size(2)
+    sheet = sheet.convert("RGB")
+    cell = contact_sheet.CELL
+
+    def at(row: int, col: int, fx: float, fy: float) -> tuple[int, ...]:
+        x, y = contact_sheet.cell_origin(row, col)
+        return sheet.getpixel((x + round(fx * (cell - 1)), y + round(fy * (cell - 1))))
+
+    # Row 0, blue: original, opaque cut-out, and a "missing" ID cell.
+    assert _near(at(0, 0, 0.5, 0.5), (30, 30, 200))
+    assert _near(at(0, 1, 0.5, 0.5), (30, 30, 200))
+    assert at(0, 2, 0.1, 0.1) == contact_sheet.MISSING
+    # Row 1, red: the cut-out's transparent left half shows the checkerboard, its right half red.
+    assert _near(at(1, 0, 0.5, 0.5), (200, 30, 30))
+    row_y = contact_sheet.cell_origin(1, 1)[1] + cell // 2
+    x0 = contact_sheet.cell_origin(1, 1)[0]
+    left = {sheet.getpixel((x, row_y)) for x in range(x0 + 4, x0 + cell // 2 - 8)}
+    assert {contact_sheet.CHECK_LIGHT, contact_sheet.CHECK_DARK} <= left
+    assert _near(at(1, 1, 0.75, 0.5), (200, 30, 30))
+    assert _near(at(1, 2, 0.5, 0.5), (30, 200, 30))
+    # The header carries text (dark pixels) above every column.
+    for col in range(3):
+        x, _ = contact_sheet.cell_origin(0, col)
+        header = sheet.crop((x, 0, x + cell, contact_sheet.HEADER)).convert("L")
+        assert header.getextrema()[0] < 100
+
+
+def test_contact_sheet_cli(tmp_path: Path) -> None:
+    samples, results = _write_run(tmp_path)
+    out = tmp_path / "cs.png"
+    args = ["contact-sheet", "--samples", str(samples), "--results", str(results), "--out", str(out)]
+    done = subprocess.run([sys.executable, "-m", "pyworker", *args], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "2 row(s)" in done.stdout
+    assert Image.open(out).size == contact_sheet.sheet_size(2)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["contact-sheet", "--samples", str(empty), "--results", str(results), "--out", str(out)]
+    failed = subprocess.run([sys.executable, "-m", "pyworker", *args], cwd=REPO, capture_output=True, text=True)
+    assert failed.returncode == 1 and "no photos" in failed.stderr
