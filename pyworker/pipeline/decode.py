@@ -61,10 +61,28 @@ def _sniff_unsupported(data: bytes) -> str | None:
             return "AVIF"
         if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
             return "HEIC"
-    text = head.lstrip().lower()
-    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+    # Markup: an XML prolog, a doctype or a comment may come first, and editors often write a BOM.
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    if text.startswith(b"<") and b"<svg" in text:
         return "SVG"
     return None
+
+
+def _bomb_message(data: bytes, limits: Limits, exc: Exception) -> str:
+    """Name the figure and the limit the client can act on: the dimensions against --max-side."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # read the header once more without Pillow's check (no pixels are decoded)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+    except Exception:
+        return f"Image rejected as a decompression bomb: {exc}"
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    m = limits.max_side
+    if w > m or h > m:
+        return f"Image dimensions ({w}x{h}) exceed maximum ({m}x{m}); rejected as a decompression bomb"
+    return f"Image dimensions ({w}x{h}, {w * h} pixels) exceed the decompression-bomb limit ({saved} pixels)"
 
 
 def open_image(data: bytes, limits: Limits) -> Image.Image:
@@ -84,7 +102,7 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise WorkerError("image_too_large", f"Image rejected as a decompression bomb: {exc}") from exc
+        raise WorkerError("image_too_large", _bomb_message(data, limits, exc)) from exc
     except Image.UnidentifiedImageError:
         raise WorkerError(
             "invalid_image", f"Not a recognised image ({len(data)} bytes starting {data[:8].hex()})"
@@ -110,27 +128,45 @@ def _orientation(img: Image.Image) -> int:
         return 1  # a broken EXIF block is no reason to reject a photo
 
 
-def _to_rgb_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # Pillow's own I->L conversion clips at 255; scale 16-bit range to 8-bit instead.
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if img.mode != "F" and arr.max() > 255 else max(float(arr.max()), 1.0)
-        img = Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8), mode="L")
+_HIGH_DEPTH = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+# Modes Image.reduce averages correctly (LA and RGBA premultiplied). Not P or PA (it would
+# average palette indices), not 1 or the I;16 family (unsupported): those are converted first.
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F")
+
+
+def _to_8bit(img: Image.Image, factor: int) -> Image.Image:
+    """16-bit or float grayscale -> L, shrunk first: a 4096x4096 16-bit PNG of 50 KB must not cost 400 MB."""
+    _, hi = img.getextrema()  # of the full image, before averaging lowers it
+    # Pillow's own I->L conversion clips at 255; scale the 16-bit range to 8-bit instead.
+    peak = 65535.0 if img.mode != "F" and hi > 255 else max(float(hi), 1.0)
+    if img.mode not in ("I", "F"):
+        img = img.convert("I")  # the I;16 family cannot be reduced as is
+    if factor >= 2:
+        img = img.reduce(factor)
+    arr = np.asarray(img, dtype=np.float32)
+    return Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8), mode="L")
+
+
+def _to_rgb_alpha(img: Image.Image, factor: int = 1) -> tuple[Image.Image, Image.Image | None]:
+    """Decoded pixels -> RGB (+ alpha when some pixel is not opaque), reduced by `factor` before any full-size copy."""
+    if img.mode in _HIGH_DEPTH:
+        img, factor = _to_8bit(img, factor), 1
     has_alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode not in _REDUCIBLE:
+        img = img.convert("RGBA" if has_alpha else "RGB")
+    if factor >= 2:
+        img = img.reduce(factor)
     if not has_alpha:
         return (img if img.mode == "RGB" else img.convert("RGB")), None
-    rgba = img.convert("RGBA")
+    rgba = img if img.mode == "RGBA" else img.convert("RGBA")
     alpha = rgba.getchannel("A")
-    rgb = rgba.convert("RGB")
     lo, _ = alpha.getextrema()
-    return rgb, (None if lo == 255 else alpha)
+    return rgba.convert("RGB"), (None if lo == 255 else alpha)
 
 
 def load_scaled(img: Image.Image, target_side: int) -> Decoded:
     """Decode the pixels, upright, with the longest side ≥ target_side (0: full size) but not much more."""
     w, h = img.size
-    orientation = _orientation(img)
-    input_size = (h, w) if orientation in _ROTATED_ORIENTATIONS else (w, h)
     fmt = str(img.format)
     longest = max(w, h)
     try:
@@ -141,11 +177,13 @@ def load_scaled(img: Image.Image, target_side: int) -> Decoded:
         img.load()
     except Exception as exc:
         raise WorkerError("invalid_image", f"Image data is truncated or corrupt: {exc}") from exc
-    rgb, alpha = _to_rgb_alpha(img)
-    factor = max(rgb.size) // target_side if target_side else 1
-    if factor >= 2:
-        rgb = rgb.reduce(factor)
-        alpha = alpha.reduce(factor) if alpha is not None else None
+    # Only after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows
+    # errors, so reading it first turned a corrupt PNG into a half-decoded "success".
+    orientation = _orientation(img)
+    input_size = (h, w) if orientation in _ROTATED_ORIENTATIONS else (w, h)
+    # Integer box reduction of what the decoder produced, in its own mode, before any conversion.
+    factor = max(img.size) // target_side if target_side else 1
+    rgb, alpha = _to_rgb_alpha(img, factor)
     method = _TRANSPOSE.get(orientation)
     if method is not None:
         # Rotate after shrinking: a quarter of the pixels to move.

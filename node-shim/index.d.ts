@@ -1,0 +1,415 @@
+// Type declarations of the pyworker Node client (plain JS, no build step).
+/// <reference types="node" />
+
+import { EventEmitter } from 'node:events';
+
+// ---------------------------------------------------------------------------
+// Per-request options
+
+/** "#rrggbb", [r, g, b] (0-255), or null for a transparent background. */
+export type BgColor = string | [number, number, number] | null;
+
+/**
+ * Options of one request. They mirror the worker's `remove` options
+ * (docs/protocol.md#options-of-remove) in camelCase and are sent in
+ * snake_case. Known ones are validated before sending; keys this version
+ * does not know are forwarded as is (the worker rejects unknown keys with
+ * `bad_request`).
+ */
+export interface RemoveOptions {
+  /** Model name (default: the worker's `--model`, u2netp). */
+  model?: string;
+  /** Longest side of the result in pixels; 0 keeps the input size. Never upscales. Default 800. */
+  maxSize?: number;
+  /** Background fill; null keeps it transparent. */
+  bgColor?: BgColor;
+  /** Encoding of the result. Default "png". */
+  format?: 'png' | 'webp' | 'jpeg';
+  /** Return the 8-bit mask (PNG) instead of the cut-out. */
+  onlyMask?: boolean;
+  /** Cleaner, feathered edges. */
+  refine?: boolean;
+  /** Crop to the subject plus `padding`. */
+  trim?: boolean;
+  /** Pixels around the subject with `trim`, in the result's scale. */
+  padding?: number;
+  /** Frame the head. */
+  crop?: 'face' | null;
+  /** ID format: "passport-35x45", "us-2x2", "avatar", ... */
+  preset?: string | null;
+  /** With crop/preset: fail with `no_face` when no face is found. */
+  faceRequired?: boolean;
+
+  // Client-side options (not sent)
+  /** Abort the request: a queued job never reaches a worker; a running one rejects at once. */
+  signal?: AbortSignal;
+  /** Overrides the pool's `jobTimeoutMs` for this request. */
+  timeoutMs?: number;
+  /** Overrides the pool's `fallback` for this request. */
+  fallback?: 'throw' | 'original';
+
+  /** Options a newer worker may add: forwarded in snake_case. */
+  [option: string]: unknown;
+}
+
+// ---------------------------------------------------------------------------
+// Pool options
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** One log entry: a worker's stderr JSON line (source "worker") or a client event (source "client"). */
+export interface LogEntry {
+  level: LogLevel;
+  event: string;
+  source: 'worker' | 'client';
+  pid?: number;
+  [key: string]: unknown;
+}
+
+export type Logger =
+  | ((entry: LogEntry) => void)
+  | { debug?(entry: LogEntry): void; info?(entry: LogEntry): void; warn?(entry: LogEntry): void; error?(entry: LogEntry): void; log?(entry: LogEntry): void };
+
+export interface PoolOptions {
+  /** Interpreter. Default: <repo>/.venv/bin/python when it exists, else python3. */
+  python?: string;
+  /** Extra worker arguments, appended after the ones the pool derives (a later flag wins). */
+  args?: string[];
+  /** Extra environment of the workers (merged over process.env). */
+  env?: Record<string, string | undefined>;
+  /** Working directory of the workers. Default: the repository root when pyworker/ is there. */
+  cwd?: string;
+  /** Start-up model (--model). */
+  model?: string;
+
+  /** Number of workers. Default: floor(memoryBudgetMb / workerMemoryMb), capped by the CPU count, at least 1. */
+  size?: number;
+  /** Memory the pool may use, for the default size. Default min(1024, a quarter of os.totalmem()). */
+  memoryBudgetMb?: number;
+  /** Expected peak RSS of one worker, for the default size. Default 300. */
+  workerMemoryMb?: number;
+  /** onnxruntime threads per worker (--threads). Default max(1, floor(cores / size)). */
+  threads?: number;
+  /** Start workers on first use instead of at once. Default false. */
+  lazy?: boolean;
+  /** Workers kept running even when idle. Default: size (0 when lazy). */
+  minWorkers?: number;
+
+  /**
+   * Recycle a worker whose reported RSS is above this after a job (the pool
+   * also passes it as --max-rss-mb, so the worker retires itself with exit 75).
+   * No request fails because of a recycle. Default: none.
+   */
+  memoryLimitMb?: number | null;
+  /** Recycle a worker after this many jobs (0 or Infinity: never). Default 0. */
+  maxJobsPerWorker?: number;
+  /** Adds 0..maxJobsJitter to each worker's maxJobsPerWorker, so workers do not all restart together. Default 0. */
+  maxJobsJitter?: number;
+
+  /** A job running longer on a worker is a TimeoutError; the worker is killed (SIGKILL) and replaced. Default 30000. */
+  jobTimeoutMs?: number;
+  /** Time for a worker to send `ready`. Default 30000. */
+  startTimeoutMs?: number;
+  /** Grace for a worker to exit on close/recycle before SIGKILL. Default 10000. */
+  closeTimeoutMs?: number;
+  /** Jobs waiting for a worker beyond which remove() rejects at once with QueueFullError. Default 64. */
+  maxQueue?: number;
+  /** How many times a job whose worker died (crash, signal, closed stdout, garbage) is sent again. Default 1. */
+  retries?: number;
+  /** 'original': on failure resolve with the input bytes, marked as a fallback. Default 'throw'. */
+  fallback?: 'throw' | 'original';
+  /** First back-off after a worker failed to start (doubles each time). Default 1000. */
+  restartBackoffMs?: number;
+  /** Longest back-off. Default 30000. */
+  maxRestartBackoffMs?: number;
+
+  /** Worker limits (--max-input-mb, --max-side, --min-side, --max-frame-mb, --max-models). Default: the worker's. */
+  maxInputMb?: number | null;
+  maxSide?: number | null;
+  minSide?: number | null;
+  maxFrameMb?: number | null;
+  maxModels?: number | null;
+  /** Largest reply frame the client accepts. Default 256. */
+  maxReplyFrameMb?: number;
+
+  /** Where log entries go. Default: nothing, or JSON lines on stderr when DEBUG=pyworker. */
+  logger?: Logger | null;
+  /** Do not keep the Node process alive while the pool is idle. Default false (true for the default pool). */
+  unref?: boolean;
+}
+
+/** PoolOptions with every default filled in (`pool.options`). */
+export interface NormalizedPoolOptions
+  extends Required<Omit<PoolOptions, 'env' | 'cwd' | 'model' | 'logger' | 'memoryLimitMb' | 'maxInputMb' | 'maxSide' | 'minSide' | 'maxFrameMb' | 'maxModels'>> {
+  env: Record<string, string | undefined> | undefined;
+  cwd: string | undefined;
+  model: string | undefined;
+  logger: Logger | null | undefined;
+  memoryLimitMb: number | null;
+  maxInputMb: number | null;
+  maxSide: number | null;
+  minSide: number | null;
+  maxFrameMb: number | null;
+  maxModels: number | null;
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+export interface RemoveMeta {
+  width: number;
+  height: number;
+  inputWidth: number;
+  inputHeight: number;
+  model: string;
+  cropMode: 'none' | 'trim' | 'face' | 'subject';
+  cropBox: [number, number, number, number] | null;
+  face: [number, number, number, number] | null;
+  timingsMs: { decode: number; infer: number; post: number; encode: number; total: number };
+  /** Keys the worker adds later appear here too, camelCased. */
+  [key: string]: unknown;
+}
+
+export interface WorkerStats {
+  rssMb: number;
+  peakRssMb: number;
+  jobs: number;
+  [key: string]: unknown;
+}
+
+export interface RemoveResult {
+  image: Buffer;
+  mime: 'image/png' | 'image/webp' | 'image/jpeg';
+  meta: RemoveMeta;
+  /** The worker's stats after this job. */
+  stats: WorkerStats;
+  workerPid: number;
+  /** 1, or 2+ when the job was retried after a worker died. */
+  attempts: number;
+  fallback: false;
+}
+
+/** With fallback: 'original', a failed request resolves with the input. */
+export interface FallbackResult {
+  image: Buffer;
+  /** Sniffed from the input bytes. */
+  mime: string | null;
+  meta: null;
+  stats: null;
+  workerPid: null;
+  attempts: number;
+  fallback: true;
+  error: WorkerError | TimeoutError | QueueFullError;
+}
+
+/** What remove() resolves with under fallback: 'original' when it failed. */
+export interface FallbackBuffer extends Buffer {
+  /** The error that caused the fallback (non-enumerable). */
+  readonly pyworkerFallback: WorkerError | TimeoutError | QueueFullError;
+}
+
+export interface WorkerInfo {
+  pid: number | null;
+  state: 'starting' | 'idle' | 'busy' | 'retiring' | 'stopping' | 'exited' | 'new';
+  jobs: number;
+  rssMb: number | null;
+  peakRssMb: number | null;
+  model: string | null;
+  threads: number | null;
+  uptimeMs: number;
+  maxJobs: number | null;
+}
+
+export type RecycleReason = 'memory' | 'jobs' | 'crash' | 'timeout';
+
+export interface PoolStats {
+  size: number;
+  threads: number;
+  closing: boolean;
+  /** A worker is up and serving. */
+  ready: boolean;
+  queued: number;
+  running: number;
+  maxQueue: number;
+  memoryLimitMb: number | null;
+  workers: WorkerInfo[];
+  totalRssMb: number;
+  submitted: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  timedOut: number;
+  aborted: number;
+  fallbacks: number;
+  queueFull: number;
+  workersStarted: number;
+  startFailures: number;
+  recycled: Record<RecycleReason, number>;
+  lastStartError: { code: string; message: string } | null;
+  /** Remaining back-off after failed starts. */
+  backoffMs: number;
+}
+
+export interface ReadyEvent {
+  pid: number | null;
+  model: string;
+  threads: number;
+  version: string;
+  protocol: number;
+  modelsAvailable: string[];
+  limits: { maxInputMb: number; maxPixelsSide: number; minPixelsSide: number; maxFrameMb: number; maxRssMb: number | null };
+  rssMb: number;
+}
+
+export interface ExitEvent {
+  pid: number | null;
+  code: number | null;
+  signal: string | null;
+  /** Why: 'memory' | 'jobs' (recycled), 'shutdown', 'timeout', 'protocol_error', 'stdout_closed', 'start_timeout', 'fatal', ... or null (it just died). */
+  reason: string | null;
+}
+
+export interface RecycleEvent {
+  pid: number | null;
+  reason: RecycleReason;
+  rssMb?: number | null;
+  jobs?: number;
+  code?: number | null;
+  signal?: string | null;
+}
+
+// ---------------------------------------------------------------------------
+// Pool
+
+export declare class Pool extends EventEmitter {
+  constructor(options?: PoolOptions);
+  readonly options: NormalizedPoolOptions;
+  /** Resolves when a worker is ready (starts one if lazy). Rejects with the start error, e.g. model_unavailable. */
+  ready(): Promise<void>;
+  /** The cut-out image (or, with fallback: 'original', the input as a FallbackBuffer). */
+  remove(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<Buffer | FallbackBuffer>;
+  /** The cut-out with the reply's meta, the worker's stats and pid. */
+  removeWithMeta(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<RemoveResult | FallbackResult>;
+  stats(): PoolStats;
+  /** Drain queued and running jobs, then stop the workers. `{force: true}`: reject them and kill the workers. */
+  close(options?: { force?: boolean }): Promise<void>;
+
+  on(event: 'ready', listener: (info: ReadyEvent) => void): this;
+  on(event: 'exit', listener: (info: ExitEvent) => void): this;
+  on(event: 'recycle', listener: (info: RecycleEvent) => void): this;
+  /** Only emitted when listened to: start failures and crashes (the affected jobs are rejected or retried anyway). */
+  on(event: 'error', listener: (err: WorkerError) => void): this;
+  once(event: 'ready', listener: (info: ReadyEvent) => void): this;
+  once(event: 'exit', listener: (info: ExitEvent) => void): this;
+  once(event: 'recycle', listener: (info: RecycleEvent) => void): this;
+  once(event: 'error', listener: (err: WorkerError) => void): this;
+}
+
+export declare function createPool(options?: PoolOptions): Pool;
+
+// ---------------------------------------------------------------------------
+// Default pool
+
+/** Remove the background with the default pool (created on first use from PYWORKER_* variables). */
+export declare function removeBackgroundBuffer(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<Buffer | FallbackBuffer>;
+export declare function removeBackgroundBufferWithMeta(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<RemoveResult | FallbackResult>;
+/** Close the default pool; the next call creates a new one. */
+export declare function shutdown(options?: { force?: boolean }): Promise<void>;
+/** Options of the default pool that win over the environment; call before its first use. */
+export declare function configure(options: PoolOptions): void;
+export declare function getDefaultPool(): Pool;
+/** True when a result is the input returned by fallback: 'original'. */
+export declare function isFallback(result: unknown): boolean;
+
+// ---------------------------------------------------------------------------
+// Errors
+
+export type ProtocolErrorCode =
+  | 'bad_frame'
+  | 'frame_too_large'
+  | 'bad_request'
+  | 'unknown_op'
+  | 'unsupported_format'
+  | 'invalid_image'
+  | 'image_too_large'
+  | 'image_too_small'
+  | 'input_too_large'
+  | 'model_unavailable'
+  | 'no_face'
+  | 'internal';
+
+/** Codes the client adds: the worker process failed. */
+export type ClientErrorCode = 'worker_crashed' | 'protocol_error' | 'start_failed';
+
+export declare class PyworkerError extends Error {
+  code: string;
+}
+
+export declare class WorkerError extends PyworkerError {
+  constructor(message: string, options?: { code?: string; workerPid?: number | null; retriable?: boolean; exitCode?: number | null; signal?: string | null; attempts?: number; cause?: unknown });
+  code: ProtocolErrorCode | ClientErrorCode | (string & {});
+  workerPid: number | null;
+  /** The job never completed on a worker (it died); it was or could be resent. */
+  retriable: boolean;
+  exitCode?: number | null;
+  signal?: string | null;
+  attempts?: number;
+}
+
+export declare class TimeoutError extends PyworkerError {
+  constructor(message: string, options: { timeoutMs: number; workerPid?: number | null });
+  code: 'job_timeout';
+  timeoutMs: number;
+  workerPid: number | null;
+}
+
+export declare class QueueFullError extends PyworkerError {
+  constructor(message: string, options: { maxQueue: number });
+  code: 'queue_full';
+  maxQueue: number;
+}
+
+export declare class PoolClosedError extends PyworkerError {
+  constructor(message?: string);
+  code: 'pool_closed';
+}
+
+export declare class AbortError extends PyworkerError {
+  constructor(reason?: unknown);
+  name: 'AbortError';
+  code: 'ABORT_ERR';
+}
+
+export declare const PROTOCOL_CODES: readonly ProtocolErrorCode[];
+
+// ---------------------------------------------------------------------------
+// Lower level
+
+/** Encode one message as [header, payload]. */
+export declare function encodeFrame(message: Record<string, unknown>): [Buffer, Buffer];
+export declare function encodeFrameBuffer(message: Record<string, unknown>): Buffer;
+
+export declare class FrameError extends Error {}
+
+/** Incremental frame reader: push chunks of any size; onMessage per complete frame. */
+export declare class FrameDecoder {
+  constructor(options: { onMessage(message: Record<string, any>): void; onError(err: FrameError): void; maxFrameBytes?: number });
+  push(chunk: Buffer): void;
+  readonly pendingBytes: number;
+  frames: number;
+}
+
+export declare function parseRequestOptions(options?: RemoveOptions | null): {
+  wire: Record<string, unknown>;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  fallback?: 'throw' | 'original';
+};
+export declare function normalizePoolOptions(options?: PoolOptions): NormalizedPoolOptions;
+/** Pool options from PYWORKER_* variables. */
+export declare function poolOptionsFromEnv(env?: NodeJS.ProcessEnv): PoolOptions;
+/** snake_case names of the remove options this version validates. */
+export declare const KNOWN_OPTIONS: readonly string[];
+/** PYWORKER_* variable -> [pool option, kind]. */
+export declare const ENV_VARS: Readonly<Record<string, [keyof PoolOptions, string]>>;
+export declare function sniffMime(bytes: Uint8Array): string | null;

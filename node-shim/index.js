@@ -1,0 +1,63 @@
+'use strict';
+
+/**
+ * pyworker for Node.js: a pool of long-lived Python background-removal
+ * workers driven over stdin/stdout (docs/protocol.md).
+ *
+ * @example
+ * const { createPool } = require('pyworker');
+ * const pool = createPool({ size: 2, memoryLimitMb: 600 });
+ * const png = await pool.remove(jpegBuffer, { maxSize: 800 });
+ * await pool.close();
+ *
+ * @module pyworker
+ */
+
+const { Pool, createPool } = require('./lib/pool');
+const errors = require('./lib/errors');
+const defaults = require('./lib/default-pool');
+const { encodeFrame, encodeFrameBuffer, FrameDecoder, FrameError } = require('./lib/framing');
+const { parseRequestOptions, poolOptionsFromEnv, normalizePoolOptions, KNOWN_OPTIONS, ENV_VARS } = require('./lib/options');
+const { sniffMime } = require('./lib/mime');
+
+/**
+ * True when a result of `remove()` / `removeBackgroundBuffer()` is the
+ * caller's own input returned because of `fallback: 'original'`.
+ * @param {unknown} result
+ * @returns {boolean}
+ */
+function isFallback(result) {
+  if (result === null || typeof result !== 'object') return false;
+  if (Buffer.isBuffer(result)) return /** @type {any} */ (result).pyworkerFallback !== undefined;
+  return /** @type {any} */ (result).fallback === true;
+}
+
+module.exports = {
+  createPool,
+  Pool,
+  removeBackgroundBuffer: defaults.removeBackgroundBuffer,
+  removeBackgroundBufferWithMeta: defaults.removeBackgroundBufferWithMeta,
+  shutdown: defaults.shutdown,
+  configure: defaults.configure,
+  getDefaultPool: defaults.getDefaultPool,
+  isFallback,
+  // errors
+  PyworkerError: errors.PyworkerError,
+  WorkerError: errors.WorkerError,
+  TimeoutError: errors.TimeoutError,
+  QueueFullError: errors.QueueFullError,
+  PoolClosedError: errors.PoolClosedError,
+  AbortError: errors.AbortError,
+  PROTOCOL_CODES: errors.PROTOCOL_CODES,
+  // lower level, for tests and other clients
+  encodeFrame,
+  encodeFrameBuffer,
+  FrameDecoder,
+  FrameError,
+  parseRequestOptions,
+  normalizePoolOptions,
+  poolOptionsFromEnv,
+  KNOWN_OPTIONS,
+  ENV_VARS,
+  sniffMime,
+};

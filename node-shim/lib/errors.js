@@ -1,0 +1,135 @@
+'use strict';
+
+/**
+ * Typed errors of the pyworker Node client.
+ *
+ * Every error thrown or rejected by this package is a `PyworkerError`
+ * (except `TypeError` for a wrong argument type, e.g. an image that is not a
+ * Buffer). Each has a string `.code`; branch on `.code` or `instanceof`, never
+ * on the message, which is for people.
+ *
+ * @module pyworker/errors
+ */
+
+/** Error codes of the protocol (docs/protocol.md#errors). */
+const PROTOCOL_CODES = Object.freeze([
+  'bad_frame',
+  'frame_too_large',
+  'bad_request',
+  'unknown_op',
+  'unsupported_format',
+  'invalid_image',
+  'image_too_large',
+  'image_too_small',
+  'input_too_large',
+  'model_unavailable',
+  'no_face',
+  'internal',
+]);
+
+/**
+ * Codes that this client adds to `WorkerError` for failures of the worker
+ * process itself (as opposed to an error reply about the input).
+ */
+const CLIENT_CODES = Object.freeze([
+  'worker_crashed', // the worker exited or was killed while it had the job
+  'protocol_error', // the worker wrote something that is not a valid reply frame
+  'start_failed', // the worker could not start (fatal frame, exit 78, start timeout, spawn error)
+]);
+
+class PyworkerError extends Error {
+  /**
+   * @param {string} message
+   * @param {{code?: string, cause?: unknown}} [opts]
+   */
+  constructor(message, opts = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    /** @type {string} */
+    this.code = opts.code || 'pyworker_error';
+  }
+}
+
+/**
+ * An error reported by a worker, or about one.
+ *
+ * - `.code` is one of the protocol's codes (`invalid_image`, `bad_request`,
+ *   `model_unavailable`, ...) when the worker answered with an error reply
+ *   (or when this client's validation caught the same mistake before sending:
+ *   `bad_request`, `input_too_large`);
+ * - or `worker_crashed` / `protocol_error` / `start_failed` when the worker
+ *   process failed (`.retriable` is true for the first two: the job had no
+ *   effect and was, or could be, sent to another worker).
+ */
+class WorkerError extends PyworkerError {
+  /**
+   * @param {string} message
+   * @param {{code?: string, workerPid?: number|null, retriable?: boolean,
+   *   exitCode?: number|null, signal?: string|null, attempts?: number, cause?: unknown}} [opts]
+   */
+  constructor(message, opts = {}) {
+    super(message, { code: opts.code || 'internal', cause: opts.cause });
+    /** @type {number|null} pid of the worker concerned, null if none was. */
+    this.workerPid = opts.workerPid ?? null;
+    /** @type {boolean} true when the job never ran to completion on a worker and may be sent again. */
+    this.retriable = Boolean(opts.retriable);
+    if (opts.exitCode !== undefined) this.exitCode = opts.exitCode;
+    if (opts.signal !== undefined) this.signal = opts.signal;
+    if (opts.attempts !== undefined) this.attempts = opts.attempts;
+  }
+}
+
+/** A job ran longer than `jobTimeoutMs` on a worker; that worker was killed. */
+class TimeoutError extends PyworkerError {
+  /**
+   * @param {string} message
+   * @param {{timeoutMs: number, workerPid?: number|null}} opts
+   */
+  constructor(message, opts) {
+    super(message, { code: 'job_timeout' });
+    this.timeoutMs = opts.timeoutMs;
+    this.workerPid = opts.workerPid ?? null;
+  }
+}
+
+/** The queue already holds `maxQueue` jobs waiting for a worker. */
+class QueueFullError extends PyworkerError {
+  /**
+   * @param {string} message
+   * @param {{maxQueue: number}} opts
+   */
+  constructor(message, opts) {
+    super(message, { code: 'queue_full' });
+    this.maxQueue = opts.maxQueue;
+  }
+}
+
+/** The pool is closing or closed; it takes no new jobs. */
+class PoolClosedError extends PyworkerError {
+  /** @param {string} [message] */
+  constructor(message = 'the pool is closed; create a new pool (or do not call close() before the last request)') {
+    super(message, { code: 'pool_closed' });
+  }
+}
+
+/**
+ * The job's `signal` was aborted. Like the DOM's AbortError its `name` is
+ * 'AbortError'; `.cause` is the signal's reason.
+ */
+class AbortError extends PyworkerError {
+  /** @param {unknown} [reason] */
+  constructor(reason) {
+    super('the request was aborted', { code: 'ABORT_ERR', cause: reason });
+  }
+}
+
+module.exports = {
+  PROTOCOL_CODES,
+  CLIENT_CODES,
+  PyworkerError,
+  WorkerError,
+  TimeoutError,
+  QueueFullError,
+  PoolClosedError,
+  AbortError,
+};

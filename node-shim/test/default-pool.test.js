@@ -1,0 +1,88 @@
+'use strict';
+
+// removeBackgroundBuffer() and its default pool from PYWORKER_* variables;
+// the demo script end to end.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFile } = require('node:child_process');
+const { promisify } = require('node:util');
+const { makePng, isPng, pidAlive, PYTHON } = require('./helpers');
+
+const run = promisify(execFile);
+const SHIM = path.resolve(__dirname, '..');
+const png = makePng(160, 120);
+
+const ENV = {
+  ...process.env,
+  PYWORKER_PYTHON: PYTHON,
+  PYWORKER_POOL_SIZE: '1',
+  PYWORKER_ARGS: '--no-warmup',
+  PYWORKER_JOB_TIMEOUT_MS: '60000',
+};
+
+test('removeBackgroundBuffer uses a lazily created pool configured from the environment', async (t) => {
+  const saved = { ...process.env };
+  t.after(() => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  });
+  Object.assign(process.env, { ...ENV, PYWORKER_MAX_QUEUE: '5', PYWORKER_THREADS: '1', PYWORKER_MEMORY_LIMIT_MB: '4000' });
+  const shim = require('..');
+  const out = await shim.removeBackgroundBuffer(png, { maxSize: 40 });
+  assert.ok(isPng(out));
+  const pool = shim.getDefaultPool();
+  assert.equal(pool.options.size, 1);
+  assert.equal(pool.options.maxQueue, 5);
+  assert.equal(pool.options.threads, 1);
+  assert.equal(pool.options.memoryLimitMb, 4000);
+  const r = await shim.removeBackgroundBufferWithMeta(png, { maxSize: 40 });
+  assert.equal(r.meta.width, 40);
+  assert.equal(shim.getDefaultPool(), pool, 'one default pool');
+  const pid = pool.stats().workers[0].pid;
+  await shim.shutdown();
+  assert.equal(pidAlive(pid), false);
+  assert.notEqual(shim.getDefaultPool(), pool, 'a new one after shutdown');
+  await shim.shutdown();
+});
+
+test('a script that never calls shutdown() still exits, and its worker with it', async () => {
+  const script = `
+    const { removeBackgroundBuffer, getDefaultPool } = require(${JSON.stringify(SHIM)});
+    const png = require(${JSON.stringify(path.join(__dirname, 'helpers.js'))}).makePng(120, 90);
+    removeBackgroundBuffer(png, { maxSize: 32 }).then((b) => {
+      console.log(JSON.stringify({ bytes: b.length, pid: getDefaultPool().stats().workers[0].pid }));
+    });
+  `;
+  const t0 = Date.now();
+  const { stdout } = await run(process.execPath, ['-e', script], { env: ENV, timeout: 60_000 });
+  const { bytes, pid } = JSON.parse(stdout);
+  assert.ok(bytes > 0);
+  assert.ok(Date.now() - t0 < 60_000);
+  const gone = await new Promise((resolve) => {
+    const end = Date.now() + 10_000;
+    const check = () => (!pidAlive(pid) ? resolve(true) : Date.now() > end ? resolve(false) : setTimeout(check, 50));
+    check();
+  });
+  assert.ok(gone, `worker ${pid} exited after its parent`);
+});
+
+test('demo.js cleans every photo of a folder and prints the table', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pyworker-demo-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const samples = path.join(dir, 'samples');
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(samples);
+  fs.writeFileSync(path.join(samples, 'disc.png'), makePng(120, 90));
+  fs.writeFileSync(path.join(samples, 'wide.png'), makePng(200, 100));
+  fs.writeFileSync(path.join(samples, 'notes.txt'), 'not a photo');
+  const { stdout } = await run(process.execPath, [path.join(SHIM, 'examples', 'demo.js'), samples, out], { env: ENV, timeout: 90_000 });
+  assert.match(stdout, /photo\s+input\s+latency ms\s+worker pid\s+worker RSS MB/);
+  assert.match(stdout, /disc\.png\s+[\d.]+ KB\s+\d+\s+\d+\s+[\d.]+\s+disc\.png/);
+  assert.match(stdout, /2\/2 written/);
+  assert.deepEqual(fs.readdirSync(out).sort(), ['disc.png', 'wide.png']);
+  assert.ok(isPng(fs.readFileSync(path.join(out, 'wide.png'))));
+});

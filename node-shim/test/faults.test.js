@@ -1,0 +1,201 @@
+'use strict';
+
+// Workers that die or misbehave (PYWORKER_TEST_FAULT_FILE, SIGKILL): the job
+// is retried or rejected with a clear error, the worker is replaced, and the
+// next request succeeds.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { WorkerError, TimeoutError } = require('..');
+const { createPool } = require('..');
+const { makePng, isPng, pidAlive, waitFor, faultFile, BASE, SMALL } = require('./helpers');
+
+const png = makePng(160, 120);
+
+/**
+ * One pool per group of tests, whose workers read a fault file. Each test
+ * arms a fault, checks the outcome, and leaves the pool whole (assertWhole),
+ * so the next test starts from a healthy pool.
+ */
+function faultyPool(options = {}) {
+  const ctx = { pool: null, fault: faultFile(), recycles: [] };
+  before(async () => {
+    ctx.pool = createPool({ ...BASE, size: 2, ...options, env: { PYWORKER_TEST_FAULT_FILE: ctx.fault.file } });
+    ctx.pool.on('recycle', (e) => ctx.recycles.push(e));
+    await ctx.pool.ready();
+    await waitFor(() => ctx.pool.stats().workers.filter((w) => w.state === 'idle').length === ctx.pool.options.size, 60_000);
+  });
+  after(async () => {
+    await ctx.pool.close({ force: true });
+    ctx.fault.cleanup();
+  });
+  return ctx;
+}
+
+/** Recycle events since `n` events ago. */
+function since(ctx, n) {
+  return ctx.recycles.slice(n);
+}
+
+/** The pool has `size` idle workers again and serves a request. */
+async function assertWhole(pool, deadPids, options = SMALL) {
+  assert.ok(
+    await waitFor(() => pool.stats().workers.filter((w) => w.state === 'idle').length === pool.options.size, 30_000),
+    `pool back to ${pool.options.size} idle workers: ${JSON.stringify(pool.stats().workers)}`,
+  );
+  for (const pid of deadPids) assert.equal(pidAlive(pid), false, `pid ${pid} is gone`);
+  assert.ok(isPng(await pool.remove(png, options)));
+}
+
+describe('retries: 1 (the default)', () => {
+  const ctx = faultyPool();
+
+  it('SIGKILL of a worker mid-job: the job is retried on another worker and succeeds', async () => {
+    const { pool, fault } = ctx;
+    const n = ctx.recycles.length;
+    const retried = pool.stats().retried;
+    fault.arm('slow:5000');
+    const job = pool.removeWithMeta(png, SMALL);
+    assert.ok(await waitFor(() => !fault.armed()), 'fault claimed');
+    const busy = pool.stats().workers.find((w) => w.state === 'busy');
+    process.kill(busy.pid, 'SIGKILL');
+    const r = await job;
+    assert.ok(isPng(r.image));
+    assert.notEqual(r.workerPid, busy.pid);
+    assert.equal(r.attempts, 2);
+    assert.equal(pool.stats().retried, retried + 1);
+    assert.deepEqual(since(ctx, n).map((e) => [e.pid, e.reason, e.signal]), [[busy.pid, 'crash', 'SIGKILL']]);
+    await assertWhole(pool, [busy.pid]);
+  });
+
+  for (const name of ['crash', 'garbage', 'close-stdout']) {
+    it(`fault ${name}: the job is retried and succeeds; the worker is replaced`, async () => {
+      const { pool, fault } = ctx;
+      const n = ctx.recycles.length;
+      const t0 = Date.now();
+      fault.arm(name);
+      const r = await pool.removeWithMeta(png, SMALL);
+      assert.ok(isPng(r.image));
+      assert.equal(r.attempts, 2);
+      assert.ok(Date.now() - t0 < 20_000, 'detected without waiting for the job timeout');
+      assert.ok(await waitFor(() => since(ctx, n).length === 1));
+      const [e] = since(ctx, n);
+      assert.equal(e.reason, 'crash');
+      if (name === 'crash') assert.equal(e.code, 1);
+      else assert.equal(e.signal, 'SIGKILL', 'the misbehaving worker was killed');
+      await assertWhole(pool, [e.pid]);
+    });
+  }
+
+  it('a job whose retries all die is rejected, and the pool still recovers', async () => {
+    const { pool, fault } = ctx;
+    fault.arm('crash');
+    const job = pool.remove(png, SMALL).catch((e) => e);
+    assert.ok(await waitFor(() => !fault.armed()));
+    fault.arm('crash'); // for the retry
+    const err = await job;
+    if (err instanceof Error) {
+      assert.equal(err.code, 'worker_crashed');
+      assert.equal(err.attempts, 2);
+      assert.match(err.message, /gave up after 2 attempts; retries=1/);
+    } else {
+      // the retry raced ahead of the second fault; the next job claims it and survives by retrying
+      assert.ok(isPng(err));
+      assert.ok(isPng(await pool.remove(png, SMALL)));
+    }
+    await assertWhole(pool, []);
+  });
+});
+
+describe('retries: 0', () => {
+  const ctx = faultyPool({ retries: 0 });
+
+  it('fault crash: WorkerError worker_crashed saying what happened', async () => {
+    const { pool, fault } = ctx;
+    fault.arm('crash');
+    const err = await pool.remove(png, SMALL).catch((e) => e);
+    assert.ok(err instanceof WorkerError, String(err));
+    assert.equal(err.code, 'worker_crashed');
+    assert.equal(err.exitCode, 1);
+    assert.equal(err.retriable, true);
+    assert.match(err.message, /worker pid \d+ exited with code 1 while handling the request.*gave up after 1 attempt; retries=0/);
+    await assertWhole(pool, [err.workerPid]);
+  });
+
+  it('fault garbage: WorkerError protocol_error', async () => {
+    const { pool, fault } = ctx;
+    fault.arm('garbage');
+    const err = await pool.remove(png, SMALL).catch((e) => e);
+    assert.ok(err instanceof WorkerError, String(err));
+    assert.equal(err.code, 'protocol_error');
+    assert.match(err.message, /broke the protocol: bad frame header/);
+    await assertWhole(pool, [err.workerPid]);
+  });
+
+  it('fault close-stdout: WorkerError protocol_error', async () => {
+    const { pool, fault } = ctx;
+    fault.arm('close-stdout');
+    const err = await pool.remove(png, SMALL).catch((e) => e);
+    assert.equal(err.code, 'protocol_error');
+    assert.match(err.message, /closed its stdout/);
+    await assertWhole(pool, [err.workerPid]);
+  });
+});
+
+describe('jobTimeoutMs', () => {
+  const ctx = faultyPool({ jobTimeoutMs: 2500 });
+  // Healthy jobs get a generous per-request timeout: a loaded CI machine must
+  // not turn them into timeouts.
+  const RELAXED = { ...SMALL, timeoutMs: 60_000 };
+
+  for (const name of ['hang', 'stop-reading']) {
+    it(`fault ${name}: TimeoutError, the stuck worker is killed and replaced`, async () => {
+      const { pool, fault } = ctx;
+      const n = ctx.recycles.length;
+      const retried = pool.stats().retried;
+      fault.arm(name);
+      const t0 = Date.now();
+      const err = await pool.remove(png, SMALL).catch((e) => e);
+      assert.ok(err instanceof TimeoutError, String(err));
+      assert.equal(err.code, 'job_timeout');
+      assert.match(err.message, /longer than 2500 ms \(jobTimeoutMs\) on worker pid \d+; the worker was killed/);
+      assert.ok(Date.now() - t0 >= 2400);
+      assert.equal(pool.stats().retried, retried, 'a timeout is not retried');
+      assert.ok(await waitFor(() => since(ctx, n).length === 1));
+      assert.equal(since(ctx, n)[0].reason, 'timeout');
+      assert.equal(since(ctx, n)[0].pid, err.workerPid);
+      await assertWhole(pool, [err.workerPid], RELAXED);
+    });
+  }
+
+  it('per-request timeoutMs overrides jobTimeoutMs', async () => {
+    const { pool, fault } = ctx;
+    fault.arm('slow:3000');
+    await assert.rejects(pool.remove(png, { ...SMALL, timeoutMs: 800 }), (e) => e instanceof TimeoutError && e.timeoutMs === 800);
+    await assertWhole(pool, [], RELAXED);
+  });
+});
+
+describe('close()', () => {
+  it('a worker dying during a graceful close: its job is retried and close() still drains it', async () => {
+    const fault = faultFile();
+    const pool = createPool({ ...BASE, size: 1, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    try {
+      await pool.ready();
+      const first = pool.stats().workers[0].pid;
+      fault.arm('crash');
+      const job = pool.removeWithMeta(png, SMALL);
+      const closing = pool.close();
+      const r = await job;
+      assert.ok(isPng(r.image));
+      assert.equal(r.attempts, 2);
+      assert.notEqual(r.workerPid, first);
+      await closing;
+      assert.equal(pool.stats().workers.length, 0);
+      assert.equal(pidAlive(r.workerPid), false);
+    } finally {
+      await pool.close({ force: true });
+      fault.cleanup();
+    }
+  });
+});

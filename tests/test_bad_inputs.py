@@ -1,0 +1,336 @@
+"""What an upload form sends: garbage, truncated files, hostile headers, odd but valid images.
+
+Every file is generated here (no binary fixtures). Each one gets either a correct
+image or its specific error code with a message that names the figure and the
+limit -- never `internal`, never a dead worker: the whole corpus goes through one
+worker, and the last test checks it is still the same process, still answering.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from .images import (
+    decode,
+    encode,
+    is_red,
+    marked_scene,
+    png_rgb16,
+    raw_png,
+    rgb_distance,
+    with_orientation,
+)
+from .test_framing_properties import DrainedWorker
+
+SCENE = marked_scene((200, 240), seed=3)  # asymmetric: its mirror image differs
+MIRRORED = SCENE.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+JPEG = encode(SCENE, "JPEG", quality=90)
+PNG = encode(SCENE, "PNG")
+_rng = random.Random(1234)
+NOISE = _rng.randbytes(4000)
+
+
+@pytest.fixture(scope="module")
+def corpus_worker() -> Iterator[DrainedWorker]:
+    proc = DrainedWorker("--threads", "2")
+    yield proc
+    proc.close()
+
+
+def cut(data: bytes, fraction: float) -> bytes:
+    return data[: int(len(data) * fraction)]
+
+
+def jpeg_headers_only(data: bytes) -> bytes:
+    """Every marker up to the start of scan: the dimensions are known, no pixel data follows."""
+    return data[: data.index(b"\xff\xda")]
+
+
+def animated(fmt: str, **kw: Any) -> bytes:
+    return encode(SCENE, fmt, save_all=True, append_images=[MIRRORED], duration=100, loop=0, **kw)
+
+
+def mpo() -> bytes:
+    try:
+        return encode(SCENE, "MPO", save_all=True, append_images=[MIRRORED], quality=92)
+    except (KeyError, OSError, ValueError) as exc:  # Pillow < 9.3 cannot write MPO
+        pytest.skip(f"this Pillow cannot write MPO: {exc}")
+
+
+# ---- inputs that must be refused, each with its code and the words its message must hold ----
+
+REFUSED: list[Any] = [
+    pytest.param(lambda: b"", "invalid_image", ["0 bytes"], id="empty"),
+    pytest.param(lambda: b"\xff", "invalid_image", ["1 bytes"], id="one-byte"),
+    pytest.param(lambda: NOISE, "invalid_image", [], id="random-bytes"),
+    pytest.param(lambda: b"\xff\xd8\xff\xe0" + NOISE, "invalid_image", [], id="random-behind-jpeg-magic"),
+    pytest.param(lambda: b"\x89PNG\r\n\x1a\n" + NOISE, "invalid_image", [], id="random-behind-png-magic"),
+    pytest.param(lambda: JPEG[:2], "invalid_image", [], id="jpeg-soi-only"),
+    pytest.param(lambda: jpeg_headers_only(JPEG), "invalid_image", ["truncated"], id="jpeg-headers-only"),
+    pytest.param(lambda: cut(JPEG, 0.1), "invalid_image", ["truncated"], id="jpeg-truncated-10"),
+    pytest.param(lambda: cut(JPEG, 0.5), "invalid_image", ["truncated"], id="jpeg-truncated-50"),
+    pytest.param(lambda: cut(JPEG, 0.9), "invalid_image", ["truncated"], id="jpeg-truncated-90"),
+    pytest.param(lambda: PNG[:33], "invalid_image", [], id="png-signature-and-ihdr-only"),
+    pytest.param(lambda: cut(PNG, 0.1), "invalid_image", ["truncated"], id="png-truncated-10"),
+    pytest.param(lambda: cut(PNG, 0.5), "invalid_image", ["truncated"], id="png-truncated-50"),
+    pytest.param(lambda: cut(PNG, 0.9), "invalid_image", ["truncated"], id="png-truncated-90"),
+    pytest.param(
+        lambda: PNG[:60] + bytes(b ^ 0xFF for b in PNG[60:80]) + PNG[80:], "invalid_image", [], id="png-corrupt-crc"
+    ),
+    pytest.param(lambda: cut(encode(SCENE, "WEBP", quality=80), 0.5), "invalid_image", [], id="webp-truncated-50"),
+    pytest.param(
+        lambda: raw_png(100_000, 100_000, 8, 2, b"\0" * 64),
+        "image_too_large",
+        ["100000x100000", "4096x4096", "bomb"],
+        id="png-bomb-100000x100000",
+    ),
+    pytest.param(
+        lambda: raw_png(4097, 4000, 8, 0, None), "image_too_large", ["4097x4000", "4096x4096"], id="png-4097-wide"
+    ),
+    pytest.param(
+        lambda: encode(Image.new("RGB", (5000, 10)), "PNG"),
+        "image_too_large",
+        ["5000x10", "4096x4096"],
+        id="strip-5000x10",
+    ),
+    pytest.param(lambda: encode(Image.new("RGB", (1, 1))), "image_too_small", ["1x1", "50x50"], id="1x1"),
+    pytest.param(
+        lambda: encode(Image.new("L", (300, 49)), "JPEG"), "image_too_small", ["300x49", "50x50"], id="300x49"
+    ),
+    pytest.param(
+        lambda: b"\xff\xd8" + bytes(int(12.5 * 1024 * 1024) - 2),
+        "input_too_large",
+        ["12.5MB", "10MB"],
+        id="12.5MB-file",
+    ),
+    pytest.param(lambda: animated("GIF"), "unsupported_format", ["GIF"], id="animated-gif"),
+    pytest.param(
+        lambda: b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="90" height="90"/>',
+        "unsupported_format",
+        ["SVG"],
+        id="svg",
+    ),
+    pytest.param(
+        lambda: (
+            b'\xef\xbb\xbf<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+            b'"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n<svg width="90" height="90"/>'
+        ),
+        "unsupported_format",
+        ["SVG"],
+        id="svg-with-bom-and-doctype",
+    ),
+    pytest.param(lambda: encode(SCENE, "PDF"), "unsupported_format", ["PDF"], id="pdf"),
+    pytest.param(
+        lambda: (24).to_bytes(4, "big") + b"ftypheic\0\0\0\0mif1heic" + bytes(200),
+        "unsupported_format",
+        ["HEIC"],
+        id="heic-header",
+    ),
+    pytest.param(
+        lambda: (28).to_bytes(4, "big") + b"ftypavif\0\0\0\0avifmif1miaf" + bytes(200),
+        "unsupported_format",
+        ["AVIF"],
+        id="avif-header",
+    ),
+    pytest.param(lambda: encode(SCENE, "TIFF"), "unsupported_format", ["TIFF"], id="tiff"),
+    pytest.param(lambda: encode(SCENE, "ICO"), "unsupported_format", ["ICO"], id="ico"),
+]
+
+
+@pytest.mark.parametrize(("make", "code", "words"), REFUSED)
+def test_bad_input_gets_its_error_code_and_a_clear_message(
+    corpus_worker: DrainedWorker, make: Callable[[], bytes], code: str, words: list[str]
+) -> None:
+    reply = corpus_worker.remove(make(), timeout=30)
+    assert reply["ok"] is False, reply.get("meta")
+    error = reply["error"]
+    assert (error["code"], bool(error["message"])) == (code, True), error
+    for word in words:
+        assert word in error["message"], error
+    if code == "unsupported_format":
+        assert "JPEG, PNG, WEBP or BMP" in error["message"]  # says what to send instead
+
+
+# ---- odd but valid inputs: a correct image ---------------------------------------------------
+
+
+def _palette_with_transparent_block() -> tuple[bytes, tuple[int, int, int, int]]:
+    pal = SCENE.quantize(63)
+    box = (10, 10, 60, 60)
+    ImageDraw.Draw(pal).rectangle(box, fill=63)  # index 63: a colour nothing else uses
+    palette = pal.getpalette() or []
+    pal.putpalette([*palette[: 63 * 3], 0, 255, 0])
+    return encode(pal, "PNG", transparency=63), box
+
+
+def _la_with_transparent_block() -> tuple[bytes, tuple[int, int, int, int]]:
+    la = SCENE.convert("LA")
+    box = (140, 10, 190, 60)
+    alpha = Image.new("L", la.size, 255)
+    ImageDraw.Draw(alpha).rectangle(box, fill=0)
+    la.putalpha(alpha)
+    return encode(la, "PNG"), box
+
+
+def _alpha_in(out: Image.Image, box: tuple[int, int, int, int]) -> int:
+    left, top, right, bottom = box
+    return int(np.asarray(out.getchannel("A"))[top + 2 : bottom - 2, left + 2 : right - 2].max())
+
+
+def check_palette(reply: dict[str, Any]) -> None:
+    data, box = _palette_with_transparent_block()
+    out = decode(reply["image"])
+    assert _alpha_in(out, box) == 0  # the input's own transparency survives
+    assert rgb_distance(out, decode(data).convert("RGB")) < 1
+
+
+def check_la(reply: dict[str, Any]) -> None:
+    _, box = _la_with_transparent_block()
+    out = decode(reply["image"])
+    assert _alpha_in(out, box) == 0
+    assert rgb_distance(out, SCENE.convert("L")) < 1
+
+
+VALID: list[Any] = [
+    pytest.param(lambda: encode(SCENE.convert("CMYK"), "JPEG", quality=95), SCENE, 3, id="cmyk-jpeg"),
+    pytest.param(
+        lambda: encode(Image.fromarray(np.asarray(SCENE.convert("L"), dtype=np.uint16) * 257), "PNG"),
+        SCENE.convert("L"),
+        1,
+        id="png-16bit-gray-I;16",
+    ),
+    pytest.param(lambda: png_rgb16(SCENE), SCENE, 1, id="png-16bit-rgb"),
+    pytest.param(lambda: encode(SCENE, "BMP"), SCENE, 0.01, id="bmp"),
+    pytest.param(lambda: encode(SCENE.convert("P", palette=Image.Palette.WEB), "BMP"), None, None, id="bmp-8bit"),
+    pytest.param(lambda: animated("WEBP", lossless=True), SCENE, 1, id="animated-webp-first-frame"),
+    pytest.param(mpo, SCENE, 4, id="mpo"),
+]
+
+
+@pytest.mark.parametrize(("make", "reference", "tolerance"), VALID)
+def test_odd_but_valid_input_gives_the_right_image(
+    corpus_worker: DrainedWorker, make: Callable[[], bytes], reference: Image.Image | None, tolerance: float | None
+) -> None:
+    data = make()
+    reply = corpus_worker.remove(data, timeout=60)
+    assert reply["ok"] is True, reply.get("error")
+    meta = reply["meta"]
+    assert (meta["width"], meta["height"]) == (meta["input_width"], meta["input_height"]) == SCENE.size
+    out = decode(reply["image"])
+    assert out.mode == "RGBA" and out.size == SCENE.size
+    if reference is not None:
+        # The cut-out keeps the input's colours (alpha only is added): they must be the input's.
+        assert rgb_distance(out, reference) < tolerance
+    if reference is SCENE:
+        assert rgb_distance(out, MIRRORED) > 2 * tolerance  # the first frame of an animation, not another
+
+
+@pytest.mark.parametrize(
+    ("make", "check"),
+    [
+        pytest.param(lambda: _palette_with_transparent_block()[0], check_palette, id="palette-png-with-transparency"),
+        pytest.param(lambda: _la_with_transparent_block()[0], check_la, id="grayscale-alpha-LA-png"),
+    ],
+)
+def test_input_transparency_is_kept(
+    corpus_worker: DrainedWorker, make: Callable[[], bytes], check: Callable[[dict[str, Any]], None]
+) -> None:
+    reply = corpus_worker.remove(make(), timeout=60)
+    assert reply["ok"] is True, reply.get("error")
+    check(reply)
+
+
+def test_extreme_but_legal_aspect_ratio(corpus_worker: DrainedWorker) -> None:
+    strip = Image.new("RGB", (4096, 50), (200, 210, 220))
+    ImageDraw.Draw(strip).ellipse((1800, 5, 2300, 45), fill=(40, 60, 160))
+    reply = corpus_worker.remove(encode(strip, "PNG"), timeout=60)
+    assert reply["ok"] is True, reply.get("error")
+    meta = reply["meta"]
+    assert (meta["input_width"], meta["input_height"]) == (4096, 50)
+    assert meta["width"] == 800 and 8 <= meta["height"] <= 11  # 800 wide, the aspect ratio kept
+
+
+# ---- EXIF orientation: the result is upright -----------------------------------------------
+
+UPRIGHT = marked_scene((1000, 750), seed=5)  # landscape, red square top-left
+
+
+@pytest.mark.parametrize(
+    ("orientation", "fmt"),
+    [*((o, "JPEG") for o in range(1, 9)), (6, "PNG"), (8, "WEBP")],
+    ids=[*(f"jpeg-orientation-{o}" for o in range(1, 9)), "png-orientation-6", "webp-orientation-8"],
+)
+def test_exif_orientation_gives_an_upright_result(corpus_worker: DrainedWorker, orientation: int, fmt: str) -> None:
+    data = with_orientation(UPRIGHT, orientation, fmt, **({"quality": 92} if fmt != "PNG" else {}))
+    stored = Image.open(io.BytesIO(data))
+    assert stored.size == (UPRIGHT.size if orientation <= 4 else UPRIGHT.size[::-1])
+    # max_size 250: a JPEG is decoded at reduced scale (draft), then box-reduced, then turned.
+    reply = corpus_worker.remove(data, timeout=60, max_size=250)
+    assert reply["ok"] is True, reply.get("error")
+    meta = reply["meta"]
+    assert (meta["input_width"], meta["input_height"]) == (1000, 750)
+    out = decode(reply["image"])
+    assert out.size == (meta["width"], meta["height"])
+    assert out.width == 250 and out.height in (187, 188)  # 187.5: rounding depends on the decode path
+    w, h = out.size
+    corners = {
+        "top-left": (0.1, 0.1),
+        "top-right": (0.9, 0.1),
+        "bottom-left": (0.1, 0.9),
+        "bottom-right": (0.9, 0.9),
+    }
+    red = {name for name, (fx, fy) in corners.items() if is_red(out.getpixel((int(w * fx), int(h * fy))))}
+    assert red == {"top-left"}
+
+
+# ---- memory: a small hostile file must not cost a large allocation ---------------------------
+
+
+def test_a_small_16bit_4096px_png_is_decoded_without_a_memory_spike(spawn) -> None:
+    # 4096x4096 at 16 bits: ~100 KB on disk, 32 MB decoded. Converting it at full size in
+    # float64 (as decode.py once did) cost ~420 MB; shrinking first costs ~100 MB.
+    ramp = (np.arange(4096, dtype=np.uint32)[None, :] * 16 + np.arange(4096, dtype=np.uint32)[:, None]) % 65536
+    data = encode(Image.fromarray(ramp.astype(np.uint16)), "PNG")
+    assert len(data) < 1024 * 1024
+    w = spawn("--threads", "2")
+    before = w.request("stats")["stats"]
+    reply = w.remove(data, timeout=120)
+    assert reply["ok"] is True, reply.get("error")
+    assert (reply["meta"]["width"], reply["meta"]["height"]) == (800, 800)
+    grew = reply["stats"]["peak_rss_mb"] - before["rss_mb"]
+    assert grew < 250, f"peak RSS rose {grew:.0f} MB above the idle {before['rss_mb']} MB for a {len(data)} B file"
+
+
+# ---- a bug inside a job: answered `internal`, and the worker goes on ------------------------
+
+
+def test_an_exception_inside_a_job_is_answered_internal_and_the_worker_goes_on(spawn, tmp_path) -> None:
+    fault = tmp_path / "fault"
+    fault.write_text("raise")  # pyworker/faults.py: the next remove job raises RuntimeError
+    w = spawn("--threads", "1", env={"PYWORKER_TEST_FAULT_FILE": str(fault)})
+    reply = w.remove(encode(SCENE, "PNG"), timeout=60)
+    assert reply["ok"] is False and reply["error"]["code"] == "internal"
+    assert "RuntimeError" in reply["error"]["message"] and "injected fault" in reply["error"]["message"]
+    assert not fault.exists()  # claimed once
+    again = w.remove(encode(SCENE, "PNG"), timeout=60)  # the same request, retried once, succeeds
+    assert again["ok"] is True and w.request("stats")["stats"]["pid"] == w.pid
+
+
+# ---- after all of it -------------------------------------------------------------------------
+
+
+def test_the_worker_survived_the_corpus(corpus_worker: DrainedWorker) -> None:
+    pong = corpus_worker.request("ping", timeout=10)
+    assert pong["ok"] is True
+    stats = corpus_worker.request("stats", timeout=10)["stats"]
+    assert stats["pid"] == corpus_worker.pid and corpus_worker.proc.poll() is None
+    assert stats["jobs"] >= len(REFUSED) + len(VALID) + 10
+    assert stats["errors"] >= len(REFUSED)
+    assert not any(b"job_crashed" in line or b'"internal"' in line for line in corpus_worker.log_lines)
