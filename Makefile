@@ -25,6 +25,7 @@ $(NODE_SHIM)/node_modules/.installed: $(NODE_SHIM)/package-lock.json
 
 demo: setup
 	node $(NODE_SHIM)/examples/demo.js samples out
+	$(PY) -m pyworker contact-sheet --samples samples --results out --out out/contact-sheet.png
 
 test: setup lint pytest node-test
 

@@ -19,11 +19,15 @@ const REPO = path.resolve(__dirname, '..', '..');
 const PHOTO_RE = /\.(jpe?g|png|webp|bmp)$/i;
 
 /**
- * What to make of each photo: <name><suffix>.<ext> with these options.
- * An ID-card version is one more line, e.g.
- *   { name: 'passport', suffix: '-passport', options: { preset: 'passport-35x45' } },
+ * What to make of each photo: <name><suffix>.<ext> with these options. The
+ * names are the ones `python -m pyworker contact-sheet` looks for.
  */
-const VARIANTS = [{ name: 'cutout', suffix: '', options: {} }];
+const VARIANTS = [
+  { name: 'cutout', suffix: '', options: {} },
+  // Passport-style 35x45 mm portrait on the preset's light background; a
+  // photo without a face falls back to framing the subject (meta.cropMode).
+  { name: 'id card', suffix: '.id', options: { preset: 'passport-35x45' } },
+];
 
 const EXT_BY_MIME = { 'image/png': 'png', 'image/webp': 'webp', 'image/jpeg': 'jpg' };
 
@@ -64,10 +68,11 @@ async function main() {
             const ms = Number(process.hrtime.bigint() - t0) / 1e6;
             const out = `${path.parse(photo).name}${variant.suffix}.${EXT_BY_MIME[r.mime] || 'png'}`;
             await fs.writeFile(path.join(outDir, out), r.image);
-            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker pid': r.workerPid, 'worker RSS MB': r.stats.rssMb.toFixed(1), output: out };
+            const framing = variant.options.preset ? ` (framed: ${r.meta.cropMode})` : '';
+            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker ms': r.meta.timingsMs.total.toFixed(0), 'worker pid': r.workerPid, 'worker RSS MB': r.stats.rssMb.toFixed(1), output: out + framing };
           } catch (err) {
             const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker pid': err.workerPid ?? '-', 'worker RSS MB': '-', output: `FAILED ${err.code}: ${err.message}` };
+            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker ms': '-', 'worker pid': err.workerPid ?? '-', 'worker RSS MB': '-', output: `FAILED ${err.code}: ${err.message}` };
           }
         })(),
       );
@@ -76,6 +81,8 @@ async function main() {
   const rows = await Promise.all(jobs);
   if (VARIANTS.length === 1) for (const r of rows) delete r.variant;
   printTable(rows);
+  // Every job is submitted at once, so latency includes the wait in the queue;
+  // worker ms is the worker's own time for the job (decode to encode).
   const failed = rows.filter((r) => r.output.startsWith('FAILED')).length;
   console.log(`\n${rows.length - failed}/${rows.length} written to ${outDir} in ${Date.now() - started} ms`);
   return failed ? 1 : 0;

@@ -80,9 +80,14 @@ test('demo.js cleans every photo of a folder and prints the table', async (t) =>
   fs.writeFileSync(path.join(samples, 'wide.png'), makePng(200, 100));
   fs.writeFileSync(path.join(samples, 'notes.txt'), 'not a photo');
   const { stdout } = await run(process.execPath, [path.join(SHIM, 'examples', 'demo.js'), samples, out], { env: ENV, timeout: 90_000 });
-  assert.match(stdout, /photo\s+input\s+latency ms\s+worker pid\s+worker RSS MB/);
-  assert.match(stdout, /disc\.png\s+[\d.]+ KB\s+\d+\s+\d+\s+[\d.]+\s+disc\.png/);
-  assert.match(stdout, /2\/2 written/);
-  assert.deepEqual(fs.readdirSync(out).sort(), ['disc.png', 'wide.png']);
+  assert.match(stdout, /photo\s+variant\s+input\s+latency ms\s+worker ms\s+worker pid\s+worker RSS MB/);
+  assert.match(stdout, /disc\.png\s+cutout\s+[\d.]+ KB\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+disc\.png/);
+  // No face in a drawn disc: the ID version frames the subject instead.
+  assert.match(stdout, /disc\.png\s+id card\s+[\d.]+ KB\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+disc\.id\.png \(framed: subject\)/);
+  assert.match(stdout, /4\/4 written/);
+  assert.deepEqual(fs.readdirSync(out).sort(), ['disc.id.png', 'disc.png', 'wide.id.png', 'wide.png']);
   assert.ok(isPng(fs.readFileSync(path.join(out, 'wide.png'))));
+  // passport-35x45: 413x531 px whatever the input's shape.
+  const id = fs.readFileSync(path.join(out, 'wide.id.png'));
+  assert.deepEqual([id.readUInt32BE(16), id.readUInt32BE(20)], [413, 531]);
 });
