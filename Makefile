@@ -43,5 +43,24 @@ pytest: setup
 node-test: setup
 	cd $(NODE_SHIM) && npm test
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+# rembg's HTTP server extras (for `rembg s`), without Gradio; installed with requirements.txt so pip keeps its pins.
+$(BENCH_STAMP): $(VENV)/.installed requirements.txt bench/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r bench/requirements.txt
+	touch $@
+
+# Not part of `make test` (a one-photo smoke of it is: tests/test_bench_smoke.py).
+# Writes bench/results.json, bench/results.png and docs/benchmarks.md; about 13 minutes on 2 cores.
+bench: setup $(BENCH_STAMP)
+	$(PY) bench/run.py
+
+bench-smoke: setup
+	$(PY) bench/run.py --smoke
+
+# 2,000 jobs through one worker, RSS every 100 jobs, the drift; not in CI.
+soak: setup
+	$(PY) bench/soak.py --json-out bench/out/soak.json
+
 clean:
 	rm -rf out bench/out .pytest_cache .ruff_cache

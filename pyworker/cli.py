@@ -156,7 +156,9 @@ def _contact_sheet(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from . import logs
+    from . import logs, memory
+
+    memory.tune_malloc()  # may re-exec this process once, with glibc's huge-page tunable (docs/memory.md)
     from .server import Server
 
     logs.set_level(args.log_level)

@@ -134,3 +134,159 @@ function testPool(t, options = {}) {
 const SMALL = { maxSize: 64 };
 
 module.exports = { REPO, PYTHON, makePng, isPng, pngSize, faultFile, pidAlive, waitFor, testPool, BASE, SMALL };
+
+// ---------------------------------------------------------------------------
+// Load-test helpers (test/load.test.js).
+
+/** The open file descriptors of this process: {fd: link target}, from /proc/self/fd (Linux). */
+function openFds() {
+  /** @type {Record<string, string>} */
+  const out = {};
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      out[fd] = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      /* the fd readdir itself used, already closed */
+    }
+  }
+  return out;
+}
+
+/** Pids of this process's live (or zombie) children, from /proc (Linux). */
+function childPids(parent = process.pid) {
+  const pids = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) pids.push(Number(name));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
+}
+
+/** The p-th percentile (0-100) of numbers, nearest rank. */
+function percentile(values, p) {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * Send `total` requests with at most `concurrency` in flight: `submit(i)`
+ * returns the request's promise. Resolves once every promise settled, with one
+ * record per request: {i, ok, value | error, ms (submit to settle), settled}.
+ * `settled` counts the settlement callbacks, to prove each promise settled once.
+ * `afterReject(record)` may return a promise to wait on before the lane goes on
+ * (e.g. a back-off after QueueFullError).
+ *
+ * @param {(i: number) => Promise<any>} submit
+ * @param {{total: number, concurrency: number, afterReject?: (rec: any) => any}} opts
+ */
+async function runLoad(submit, { total, concurrency, afterReject }) {
+  const records = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < total) {
+      const i = next++;
+      const rec = { i, ok: null, value: undefined, error: undefined, ms: NaN, settled: 0 };
+      records[i] = rec;
+      const t0 = performance.now();
+      await submit(i).then(
+        (value) => {
+          rec.settled += 1;
+          rec.ok = true;
+          rec.value = value;
+        },
+        (error) => {
+          rec.settled += 1;
+          rec.ok = false;
+          rec.error = error;
+        },
+      );
+      rec.ms = performance.now() - t0;
+      if (!rec.ok && afterReject) await afterReject(rec);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return records;
+}
+
+module.exports.openFds = openFds;
+module.exports.childPids = childPids;
+module.exports.percentile = percentile;
+module.exports.runLoad = runLoad;
+
+// ---------------------------------------------------------------------------
+// A stand-in for the u2netp weights, for tests that measure the pool and the
+// protocol under load rather than the model. The real u2netp costs 0.5-2 s a
+// job on a small CPU whatever the input size (it always runs at 320x320);
+// this graph (ReduceMean over the colour channels: 1x3x320x320 ->
+// 1x1x320x320, the same shapes as u2netp) costs ~1 ms, so hundreds of
+// requests run in seconds. Everything else is the real worker: decode,
+// resize, the mask pipeline, encode, framing, stats, malloc_trim.
+// Hand-encoded ONNX protobuf, so no Python onnx package is needed.
+
+/** protobuf varint */
+function pbVarint(n) {
+  const out = [];
+  let v = BigInt(n);
+  do {
+    let b = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v > 0n) b |= 0x80;
+    out.push(b);
+  } while (v > 0n);
+  return Buffer.from(out);
+}
+const pbKey = (field, wire) => pbVarint((field << 3) | wire);
+const pbInt = (field, n) => Buffer.concat([pbKey(field, 0), pbVarint(n)]);
+const pbBytes = (field, data) => {
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8');
+  return Buffer.concat([pbKey(field, 2), pbVarint(buf.length), buf]);
+};
+
+/** ValueInfoProto of a float tensor with a fixed shape. */
+function onnxValueInfo(name, dims) {
+  const shape = Buffer.concat(dims.map((d) => pbBytes(1, pbInt(1, d)))); // TensorShapeProto.dim {dim_value}
+  const tensorType = Buffer.concat([pbInt(1, 1 /* FLOAT */), pbBytes(2, shape)]);
+  return Buffer.concat([pbBytes(1, name), pbBytes(2, pbBytes(1, tensorType))]);
+}
+
+/** The stand-in model's bytes (see above). */
+function standInMaskModel(size = 320) {
+  const axes = Buffer.concat([pbBytes(1, 'axes'), pbInt(20, 7 /* INTS */), pbInt(8, 1)]);
+  const keepdims = Buffer.concat([pbBytes(1, 'keepdims'), pbInt(20, 2 /* INT */), pbInt(3, 1)]);
+  const node = Buffer.concat([pbBytes(1, 'input.1'), pbBytes(2, 'mask'), pbBytes(3, 'mean'), pbBytes(4, 'ReduceMean'), pbBytes(5, axes), pbBytes(5, keepdims)]);
+  const graph = Buffer.concat([
+    pbBytes(1, node),
+    pbBytes(2, 'stand-in-u2netp'),
+    pbBytes(11, onnxValueInfo('input.1', [1, 3, size, size])),
+    pbBytes(12, onnxValueInfo('mask', [1, 1, size, size])),
+  ]);
+  const opset = Buffer.concat([pbBytes(1, ''), pbInt(2, 13)]);
+  return Buffer.concat([pbInt(1, 7 /* IR version */), pbBytes(2, 'pyworker-tests'), pbBytes(7, graph), pbBytes(8, opset)]);
+}
+
+/**
+ * A temp model home (the worker's U2NET_HOME) holding the stand-in as
+ * u2netp.onnx. Returns {env, cleanup}: pass `env` to the pool.
+ */
+function standInModelHome() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pyworker-standin-'));
+  fs.writeFileSync(path.join(dir, 'u2netp.onnx'), standInMaskModel());
+  return {
+    dir,
+    env: { U2NET_HOME: dir },
+    cleanup() {
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+module.exports.standInMaskModel = standInMaskModel;
+module.exports.standInModelHome = standInModelHome;

@@ -1,0 +1,544 @@
+"""The bench's outputs: the table (console and Markdown), bench/results.json, bench/results.png and
+docs/benchmarks.md, all generated from one results dict so `make bench` refreshes every one of them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .common import BENCH, REPO
+
+DOC = REPO / "docs" / "benchmarks.md"
+PNG = BENCH / "results.png"
+JSON = BENCH / "results.json"
+ORDER = ["1", "2", "2'", "3", "4", "5", "6"]
+OK, KO = "✔", "✘"
+
+
+# --------------------------------------------------------------------------- machine and versions
+
+
+def machine_meta() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            ram_gib = round(int(fh.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        ram_gib = math.nan
+    try:
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        node = "absent"
+    versions = {"python": platform.python_version(), "node": node}
+    for pkg in ("onnxruntime", "pillow", "numpy", "rembg", "fastapi", "uvicorn"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "absent"
+    with contextlib.suppress(OSError):
+        versions["pyworker"] = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False, cwd=REPO
+        ).stdout.strip()
+    from .common import cores
+
+    return {"cpu": cpu, "cores": cores(), "ram_gib": ram_gib, "kernel": platform.release(), "versions": versions}
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _sys(results: dict[str, Any], key: str) -> dict[str, Any] | None:
+    return results["systems"].get(key)
+
+
+def _lat(results: dict[str, Any], key: str, name: str) -> float | None:
+    s = _sys(results, key)
+    cell = s["latency"].get(name) if s else None
+    return cell["median_ms"] if cell else None
+
+
+def _thr(results: dict[str, Any], key: str, c: str) -> float | None:
+    s = _sys(results, key)
+    t = s["throughput"].get(c) if s else None
+    return t["images_per_s"] if t else None
+
+
+def _rss(results: dict[str, Any], key: str, c: str) -> float | None:
+    s = _sys(results, key)
+    p = s["peak_rss_mb"].get(c) if s else None
+    return p["total"] if p else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def latency_vs_floor(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per input: (1)'s client latency ÷ (floor session.run + the worker's own decode + encode)."""
+    out = {}
+    one, floor = _sys(results, "1"), _sys(results, "6")
+    if not one or not floor:
+        return out
+    for name, cell in one["latency"].items():
+        f = floor["latency"].get(name)
+        w = cell.get("worker_ms")
+        if not f or not w:
+            continue
+        budget = f["median_ms"] + w["decode"] + w["encode"]
+        out[name] = {
+            "latency_ms": cell["median_ms"],
+            "floor_ms": f["median_ms"],
+            "decode_ms": w["decode"],
+            "encode_ms": w["encode"],
+            "ratio": round(cell["median_ms"] / budget, 2),
+            "ratio_to_bare_run": round(cell["median_ms"] / f["median_ms"], 2),
+        }
+    return out
+
+
+def _sample_names(results: dict[str, Any]) -> set[str]:
+    """The sample photos (≤ 800 px: max_size 0 and the default 800 do the same work), not the generated ones."""
+    return {i["name"] for i in results["inputs"] if not i["name"].startswith("gen-")}
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Figures beside their targets. Not assertions: the bench reports, people decide."""
+    pool = f"c{results.get('pool', 2)}"
+    t: list[dict[str, Any]] = []
+
+    def add(group: str, what: str, value: float | None, target: str, met: bool | None, unit: str = "") -> None:
+        t.append({"group": group, "what": what, "value": value, "unit": unit, "target": target, "met": met})
+
+    for c, label in (("c1", "concurrency 1"), (pool, f"concurrency {pool[1:]}")):
+        r = _ratio(_thr(results, "1", c), _thr(results, "3", c))
+        add("bench", f"throughput (1) ÷ (3), {label}", r, "≥ 5×", None if r is None else r >= 5, "×")
+    for c, label in (("c1", "pool of 1 vs (4) at concurrency 1"), (pool, f"pool of {pool[1:]} vs (4) at c={pool[1:]}")):
+        r = _ratio(_rss(results, "1", c), _rss(results, "4", c))
+        add("bench", f"peak RSS (1) ÷ (4), {label}", r, "≤ 0.5", None if r is None else r <= 0.5, "×")
+    lvf = latency_vs_floor(results)
+    if lvf:
+        worst = max(lvf.items(), key=lambda kv: kv[1]["ratio"])
+        add(
+            "bench",
+            f"latency (1) ÷ ((6) + decode + encode), worst input ({worst[0]})",
+            worst[1]["ratio"],
+            "≤ 1.2",
+            worst[1]["ratio"] <= 1.2,
+            "×",
+        )
+    m = results.get("pyworker_memory") or {}
+    if "idle" in m:
+        idle = m["idle"]["ready_frame_rss_mb"]
+        add("worker", "idle RSS after the ready frame", idle, "≤ 100 MB", idle <= 100, "MB")
+    for key, what, limit in (
+        ("peak_12mp_jpeg", "peak RSS, 4000x3000 JPEG, default options, fresh worker", 300),
+        ("peak_4096_png", "peak RSS, 4096x4096 PNG, default options, fresh worker", 350),
+    ):
+        if key in m:
+            p = m[key]["peak_rss_mb"]
+            add("worker", what, p, f"≤ {limit} MB", p <= limit, "MB")
+    if "drift" in m:
+        d = m["drift"]
+        add(
+            "worker",
+            f"RSS after job {d['jobs']} − after job 1",
+            d["drift_mb"],
+            "within ±10 MB",
+            abs(d["drift_mb"]) <= 10,
+            "MB",
+        )
+    if lvf:
+        small = {n: v for n, v in lvf.items() if n in _sample_names(results)}
+        if small:
+            worst = max(small.items(), key=lambda kv: kv[1]["ratio_to_bare_run"])
+            r = worst[1]["ratio_to_bare_run"]
+            add(
+                "worker",
+                f"client latency (1) ÷ bare session.run (6), same tensor, worst sample photo ({worst[0]})",
+                r,
+                "≤ 1.2",
+                r <= 1.2,
+                "×",
+            )
+    return t
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _fmt_ms(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def _x(v: float | None) -> str:
+    return "" if v is None else f" ({v:.1f}×)" if v < 100 else f" ({v:,.0f}×)"
+
+
+def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    pool = f"c{results.get('pool', 2)}"
+    big = "gen-12mp.jpg"
+    small = (
+        "gen-1mp.jpg" if any(i["name"] == "gen-1mp.jpg" for i in results["inputs"]) else results["inputs"][0]["name"]
+    )
+    head = [
+        "system",
+        f"latency {small} median / p95 ms",
+        f"latency {big} median / p95 ms",
+        "images/s c=1",
+        f"images/s c={pool[1:]}",
+        "peak RSS c=1 MB",
+        f"peak RSS c={pool[1:]} MB",
+    ]
+    rows = []
+    for key in ORDER:
+        s = _sys(results, key)
+        if not s:
+            continue
+        cells = [s["label"]]
+        for name in (small, big):
+            cell = s["latency"].get(name)
+            if not cell:
+                cells.append("—")
+                continue
+            ref = _lat(results, "1", name)
+            r = _ratio(cell["median_ms"], ref) if key != "1" else None
+            cells.append(f"{_fmt_ms(cell['median_ms'])} / {_fmt_ms(cell['p95_ms'])}{_x(r)}")
+        for c in ("c1", pool):
+            v = _thr(results, key, c)
+            r = _ratio(v, _thr(results, "1", c)) if key != "1" else None
+            cells.append("—" if v is None else f"{v:.2f}{_x(r)}")
+        for c in ("c1", pool):
+            v = _rss(results, key, c)
+            r = _ratio(v, _rss(results, "1", c)) if key != "1" else None
+            cells.append("—" if v is None else f"{v:,.0f}{_x(r)}")
+        rows.append(cells)
+    return head, rows
+
+
+def latency_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    names = [i["name"] for i in results["inputs"]]
+    head = ["system", *[f"{i['name']} ({i['width']}x{i['height']})" for i in results["inputs"]]]
+    rows = []
+    for key in ORDER:
+        s = _sys(results, key)
+        if not s:
+            continue
+        cells = [s["label"]]
+        for n in names:
+            c = s["latency"].get(n)
+            cells.append("—" if not c else f"{_fmt_ms(c['median_ms'])} / {_fmt_ms(c['p95_ms'])} (n={c['n']})")
+        rows.append(cells)
+    return head, rows
+
+
+def _md(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _plain(head: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    out += [
+        "  ".join((c.ljust(w) if i == 0 else c.rjust(w)) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    return "\n".join(out)
+
+
+def table(results: dict[str, Any]) -> str:
+    h, r = summary_rows(results)
+    note = "(r×) = this system's figure ÷ (1)'s. Latency, memory: lower is better; images/s: higher is better."
+    return _plain(h, r) + "\n" + note
+
+
+def _target_line(t: dict[str, Any]) -> tuple[str, str, str, str]:
+    v = t["value"]
+    if v is None:
+        val = "not measured"
+    elif t["unit"] == "×":
+        val = f"{v:.2f}×"
+    else:
+        val = f"{v:+.1f} MB" if "−" in t["what"] else f"{v:.0f} MB"
+    mark = "—" if t["met"] is None else OK if t["met"] else KO
+    return t["what"], val, t["target"], mark
+
+
+def targets_text(results: dict[str, Any]) -> str:
+    return "\n".join(f"{m} {w}: {v} (target {tg})" for w, v, tg, m in map(_target_line, results["targets"]))
+
+
+# --------------------------------------------------------------------------- picture
+
+
+COLORS = {"1": (0, 128, 128), "2": (32, 160, 160), "2'": (110, 190, 190), "6": (150, 150, 200)}
+GREY = (150, 150, 150)
+
+
+def picture(results: dict[str, Any], path: Path = PNG) -> None:
+    names = [i["name"] for i in results["inputs"]]
+    small = "gen-1mp.jpg" if "gen-1mp.jpg" in names else names[0]
+    small_title = "1 MP JPEG" if small == "gen-1mp.jpg" else small
+    panels = [
+        (f"Median latency, {small_title} (ms)", lambda k: _lat(results, k, small), "{:,.0f}"),
+        ("Median latency, 12 MP JPEG (ms)", lambda k: _lat(results, k, "gen-12mp.jpg"), "{:,.0f}"),
+        ("Peak RSS, every process, concurrency 1 (MB)", lambda k: _rss(results, k, "c1"), "{:,.0f}"),
+    ]
+    keys = [k for k in ORDER if _sys(results, k)]
+    labels = {k: results["systems"][k]["label"] for k in keys}
+    font, bold, title_font = (ImageFont.load_default(size=s) for s in (15, 16, 20))
+    label_w, bar_w, gap, row_h = 380, 340, 40, 30
+    width = label_w + len(panels) * (bar_w + gap) + 20
+    top = 80
+    height = top + len(keys) * row_h + 70
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    m = results["meta"]
+    d.text((20, 12), "pyworker vs the alternatives: u2netp, same photos, same run", fill="black", font=title_font)
+    sub = (
+        f"{results['started_utc'][:10]} · {m['cpu']}, {m['cores']} cores · shorter bars are better · "
+        "(r x) = the figure / (1)'s"
+    )
+    d.text((20, 40), sub, fill=(80, 80, 80), font=font)
+    for i, k in enumerate(keys):
+        y = top + 28 + i * row_h
+        d.text((20, y + 4), labels[k], fill="black", font=bold if k in ("1", "2") else font)
+    for p, (title, get, fmt) in enumerate(panels):
+        x0 = label_w + p * (bar_w + gap)
+        d.text((x0, top), title, fill="black", font=bold)
+        vals = {k: get(k) for k in keys}
+        vmax = max((v for v in vals.values() if v), default=1)
+        for i, k in enumerate(keys):
+            y = top + 28 + i * row_h
+            v = vals[k]
+            if v is None:
+                d.text((x0, y + 4), "n/a", fill=GREY, font=font)
+                continue
+            w = max(2, int((bar_w - 120) * v / vmax))
+            d.rectangle((x0, y + 3, x0 + w, y + row_h - 5), fill=COLORS.get(k, GREY))
+            ref = vals.get("1")
+            tag = f"  ({v / ref:.1f}x)" if ref and k != "1" else ""  # the default font has no ×
+            d.text((x0 + w + 6, y + 4), fmt.format(v) + tag, fill="black", font=font)
+    foot = (
+        "(1) node-shim -> pyworker; (2) same worker driven from Python; (2') pyworker at its default 800 px output; "
+        "others return full size. Floor (6): inference only."
+    )
+    d.text((20, height - 40), foot, fill=(80, 80, 80), font=font)
+    img.save(path, optimize=True)
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def markdown(results: dict[str, Any], png: str = "../bench/results.png", raw: str = "../bench/results.json") -> str:
+    m = results["meta"]
+    v = m["versions"]
+    pool = results.get("pool", 2)
+    h, r = summary_rows(results)
+    lh, lr = latency_rows(results)
+    tg = [_target_line(t) for t in results["targets"]]
+    bench_t = [x for x, t in zip(tg, results["targets"], strict=True) if t["group"] == "bench"]
+    worker_t = [x for x, t in zip(tg, results["targets"], strict=True) if t["group"] == "worker"]
+    mem = results.get("pyworker_memory") or {}
+    lvf = latency_vs_floor(results)
+    per = max(1, results["threads"] // pool)
+    counts = sorted({(i["runs"], i.get("spawn_runs", 0)) for i in results["inputs"]}, reverse=True)
+    runs = "; ".join(
+        ", ".join(i["name"] for i in results["inputs"] if (i["runs"], i.get("spawn_runs", 0)) == c)
+        + f": {c[0]} (spawn-per-request {c[1]})"
+        for c in counts
+    )
+    inputs = ", ".join(f"{i['name']} {i['width']}x{i['height']} ({i['bytes'] / 1e6:.1f} MB)" for i in results["inputs"])
+    parts = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `make bench` (bench/run.py, bench/report.py). Edit the template there, not this file. -->",
+        "",
+        "pyworker against what it replaces, on the same photos, in the same run, on the same machine.",
+        "",
+        f"- **Date:** {results['started_utc']} (run took {results['elapsed_s'] / 60:.1f} min)",
+        f"- **Machine:** {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}; "
+        f"load average {results['loadavg_start'][0]} at start, {results['loadavg_end'][0]} at the end "
+        "(a shared machine: other work was running, so absolute times are noisy; the systems ran interleaved)",
+        f"- **Versions:** Python {v['python']}, onnxruntime {v['onnxruntime']}, Pillow {v['pillow']}, "
+        f"NumPy {v['numpy']}, rembg {v['rembg']} (server: FastAPI {v['fastapi']}, uvicorn {v['uvicorn']}), "
+        f"Node {v['node']}, pyworker at {v.get('pyworker', '?')}",
+        f"- **Command:** `{results['command']}`; raw figures in [results.json]({raw})",
+        f"- **Model:** {results['model']} everywhere; onnxruntime threads: {results['threads']} at concurrency 1",
+        "",
+        f"![latency and peak memory per system]({png})",
+        "",
+        "## Summary",
+        "",
+        "(r×) after a figure: that system's figure ÷ (1)'s, for every column. Latency and memory: lower is "
+        "better, so r > 1 means (1) does better; images/s: higher is better, so r < 1 means (1) does better.",
+        "",
+        _md(h, r),
+        "",
+        "## Targets",
+        "",
+        "Figures beside their targets; the bench reports them, it does not fail on them.",
+        "",
+        _md(["figure", "value", "target", ""], [list(x) for x in bench_t]),
+        "",
+        "### pyworker's own memory and latency figures",
+        "",
+        "Each from a **fresh** worker (`python -m pyworker`, default options: `max_size` 800), "
+        f"{results['threads']} threads; its VmHWM is then that image's peak, start-up included.",
+        "",
+        _md(["figure", "value", "target", ""], [list(x) for x in worker_t]),
+        "",
+    ]
+    if "drift" in mem:
+        d = mem["drift"]
+        parts += [
+            f"Drift: {d['jobs']} jobs cycling through {', '.join(d['inputs'])} on one worker: RSS "
+            f"{d['rss_after_first_mb']} MB after job 1, {d['rss_after_last_mb']} MB after job {d['jobs']} "
+            f"(highest {d['rss_max_mb']} MB, VmHWM {d['peak_rss_mb']} MB).",
+            "",
+        ]
+    for c in mem.get("crop") or []:
+        if c is (mem.get("crop") or [])[0]:
+            parts += [
+                '### Crop on and off: `crop: "face"` and `preset: "passport-35x45"`',
+                "",
+                "Each mode on its own fresh worker, default options otherwise: the first job (a face crop loads "
+                "OpenCV's detector then), then the median of the next ones; peak RSS is the worker's VmHWM after "
+                "them all.",
+                "",
+            ]
+        rows = []
+        for mo in c["modes"]:
+            if "error" in mo:
+                rows.append([c["input"], mo["mode"], "error", "", "", "", mo["error"][:80]])
+                continue
+            rows.append(
+                [
+                    c["input"],
+                    mo["mode"],
+                    f"{mo['peak_rss_mb']:.0f}",
+                    _fmt_ms(mo["first_job_ms"]),
+                    f"{_fmt_ms(mo['median_ms'])} (n={mo['runs']})",
+                    f"{mo['out_size'][0]}x{mo['out_size'][1]}",
+                    str(mo["crop_mode"]),
+                ]
+            )
+        parts += [
+            _md(["photo", "crop", "peak RSS MB", "first job ms", "median ms", "output", "meta.crop_mode"], rows),
+            "",
+        ]
+    if lvf:
+        parts += [
+            "### Latency against the floor",
+            "",
+            "(1)'s median client latency ÷ (the floor's median `session.run` + the worker's own median decode and "
+            "encode for that photo). The floor uses onnxruntime's default session options (arena and memory "
+            "pattern on: its fastest, hungriest setting); pyworker runs its lean settings.",
+            "",
+            _md(
+                ["photo", "(1) ms", "floor run ms", "decode ms", "encode ms", "ratio", "vs bare run"],
+                [
+                    [
+                        n,
+                        _fmt_ms(x["latency_ms"]),
+                        _fmt_ms(x["floor_ms"]),
+                        _fmt_ms(x["decode_ms"]),
+                        _fmt_ms(x["encode_ms"]),
+                        f"{x['ratio']:.2f} {OK if x['ratio'] <= 1.2 else KO}",
+                        f"{x['ratio_to_bare_run']:.2f}",
+                    ]
+                    for n, x in lvf.items()
+                ],
+            ),
+            "",
+        ]
+    parts += [
+        "## Latency per photo",
+        "",
+        "Median / p95 in ms, n timed runs after the warm-up (p95 interpolated; with n ≤ 5 it is close to the "
+        "slowest run).",
+        "",
+        _md(lh, lr),
+        "",
+        "## Method",
+        "",
+        f"- **Inputs:** {inputs}. The generated ones are samples/astronaut.jpg upscaled with LANCZOS (mild noise "
+        "on the JPEGs), drawn once into bench/out/.",
+        "- **Same output:** every system returns a full-size PNG with an alpha channel: pyworker is sent "
+        "`max_size: 0`; rembg has no output-size option. Row (2') is pyworker at its default options "
+        "(`max_size` 800: a result at most 800 px on its longest side), which is what a caller gets without "
+        "options. **Not matched:** PNG compression (pyworker level 3, rembg Pillow's default 6: same pixels, "
+        "different bytes and encode time); rembg composites onto transparent black (`naive_cutout`), pyworker "
+        "puts the mask in the alpha channel; pyworker decodes JPEGs smaller with DCT scaling only when the "
+        "output is smaller than the input (never with `max_size: 0`).",
+        f"- **Threads:** {results['threads']} onnxruntime intra-op threads for every system at concurrency 1 "
+        "(rembg through `OMP_NUM_THREADS`, which it also applies to inter-op threads). At concurrency "
+        f"{pool}: pyworker runs {pool} workers of {per} thread(s) (what `createPool` does by default); rembg in one "
+        f"process and `rembg s` share one session of {results['threads']} threads between {pool} request threads "
+        f"(what they do); spawn-per-request runs {pool} processes of {results['threads']} threads at once; the "
+        f"floor runs {pool} sessions of {per} thread(s).",
+        "- **Latency:** wall time of one request as its client sees it, input bytes already in memory: "
+        "(1) `pool.removeWithMeta()` in Node; (2) frame written → reply frame decoded; (3) spawn → exit "
+        "(interpreter start, `import rembg`, `new_session`, `remove`, the PNG read from the child's stdout); "
+        "(4) the `rembg.remove()` call; (5) the HTTP POST (multipart, keep-alive connection); (6) `session.run` "
+        "alone, on the tensor pyworker's pre-processing makes from the same photo (resize to 320², rembg's "
+        "normalisation), prepared before timing. Untimed warm-up first: each system serves the first photo "
+        "(and the 1 MP JPEG) once. "
+        f"Runs per photo: {runs}. Systems are interleaved: each round visits every system for the same photo, "
+        "in a rotated order, so a burst of load on this machine lands on all of them.",
+        f"- **Throughput:** images/s over a mix of {len(results['throughput_mix'])} photos "
+        f"({', '.join(results['throughput_mix'])}), {results.get('throughput_jobs')} jobs a round, with 1, "
+        f"then {pool}, requests in flight; the median of 2 rounds (the second in reverse system order). "
+        "Spawn-per-request: the mix once, 1 round (a few seconds a photo).",
+        "- **Peak RSS:** the kernel's high-water mark of RSS (VmHWM) of every process doing the work, summed: "
+        "(1) the Node process (`process.resourceUsage().maxRSS`) and each pyworker process; (2) each pyworker "
+        "process (its client is the bench itself, as the HTTP client of (5) is; not counted); (3) each child's "
+        "ru_maxrss from wait4(), and at concurrency "
+        f"{pool} the largest sum over children whose lifetimes overlapped; (4), (6) their one process; (5) the "
+        "server process and any children. At concurrency 1 one instance of each system serves everything above, "
+        "so its peak covers every photo, the 12 MP JPEG and the 4096² PNG at full size included. Concurrency "
+        f"{pool} runs on fresh instances of every system that serve only the throughput mix (photos up to 4 MP), "
+        "so those peaks compare like with like. (1) and (4) hold every input in memory (about "
+        f"{sum(i['bytes'] for i in results['inputs']) / 1e6:.0f} MB) for their clients.",
+        "- **pyworker's own figures** come from separate, fresh workers (`python -m pyworker`, default options), "
+        "so each peak is that one image's plus start-up: `stats.peak_rss_mb` is the VmHWM since the process "
+        "started, model loading included"
+        + (f" ({mem['idle']['peak_rss_mb']:.0f} MB before any job, on this run)." if mem.get("idle") else "."),
+        "",
+        f"Reproduce: `make bench` (this run: {results['elapsed_s'] / 60:.0f} min). It installs "
+        "bench/requirements.txt (rembg's server extras, without Gradio) into .venv first.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_all(results: dict[str, Any], out_dir: Path | None = None) -> None:
+    """bench/results.json, bench/results.png, docs/benchmarks.md; or all three in out_dir."""
+    base = (JSON, PNG, DOC)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base = (out_dir / "results.json", out_dir / "results.png", out_dir / "benchmarks.md")
+    base[0].write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    picture(results, base[1])
+    rel = [os.path.relpath(x, base[2].parent) for x in base[:2]]
+    base[2].write_text(markdown(results, png=rel[1], raw=rel[0]))
