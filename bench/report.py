@@ -487,7 +487,7 @@ def markdown(results: dict[str, Any], png: str = "../bench/results.png", raw: st
         "- **Same output:** every system returns a full-size PNG with an alpha channel: pyworker is sent "
         "`max_size: 0`; rembg has no output-size option. Row (2') is pyworker at its default options "
         "(`max_size` 800: a result at most 800 px on its longest side), which is what a caller gets without "
-        "options. **Not matched:** PNG compression (pyworker level 3, rembg Pillow's default 6: same pixels, "
+        "options. **Not matched:** PNG compression (pyworker zlib level 1, rembg Pillow's default 6: same pixels, "
         "different bytes and encode time); rembg composites onto transparent black (`naive_cutout`), pyworker "
         "puts the mask in the alpha channel; pyworker decodes JPEGs smaller with DCT scaling only when the "
         "output is smaller than the input (never with `max_size: 0`).",
