@@ -6,6 +6,9 @@ import math
 import os
 import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,3 +101,18 @@ class Batch:
     @property
     def images_per_s(self) -> float:
         return self.jobs / self.wall_s if self.wall_s > 0 else math.nan
+
+
+def run_lanes(lanes: list[Callable[[], None]], errors: list[BaseException]) -> float:
+    """Run each lane in a thread of its own and return the wall time in seconds; raise the first error a
+    lane put in `errors` (a lane records its error and stops rather than raising inside its thread)."""
+    threads = [threading.Thread(target=lane) for lane in lanes]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return wall

@@ -6,6 +6,7 @@ worker's stderr goes to a log file, never to an undrained pipe: a full stderr pi
 
 from __future__ import annotations
 
+import functools
 import queue
 import struct
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any
 
 import msgpack
 
-from ..common import OUT, PYTHON, REPO, Batch, Run, peak_rss_mb
+from ..common import OUT, PYTHON, REPO, Batch, Run, peak_rss_mb, run_lanes
 from ..inputs import Input
 from . import System
 
@@ -133,15 +134,8 @@ class PyworkerProtocol(System):
                 with lock:
                     lat.append(ms)
 
-        lanes = [threading.Thread(target=serve, args=(c,)) for c in self.clients[:concurrency]]
-        t0 = time.perf_counter()
-        for t in lanes:
-            t.start()
-        for t in lanes:
-            t.join()
-        wall = time.perf_counter() - t0
-        if errors:
-            raise errors[0]
+        lanes = [functools.partial(serve, c) for c in self.clients[:concurrency]]
+        wall = run_lanes(lanes, errors)
         return Batch(len(inputs), len(lanes), wall, lat)
 
     def peak_rss(self) -> dict[str, float]:

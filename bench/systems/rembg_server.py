@@ -6,16 +6,16 @@ multipart POST of file= and model=u2netp on a keep-alive connection; one connect
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import queue
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
 
-from ..common import MODEL, OUT, REPO, Batch, Run, free_port, tree_peak_rss_mb
+from ..common import MODEL, OUT, REPO, Batch, Run, free_port, run_lanes, tree_peak_rss_mb
 from ..inputs import Input
 from . import System
 
@@ -112,15 +112,7 @@ class RembgServer(System):
 
         while len(self._conns) < concurrency:
             self._conns.append(self._connect())
-        lanes = [threading.Thread(target=lane, args=(c,)) for c in self._conns[:concurrency]]
-        t0 = time.perf_counter()
-        for t in lanes:
-            t.start()
-        for t in lanes:
-            t.join()
-        wall = time.perf_counter() - t0
-        if errors:
-            raise errors[0]
+        wall = run_lanes([functools.partial(lane, c) for c in self._conns[:concurrency]], errors)
         return Batch(len(inputs), concurrency, wall, lat)
 
     def peak_rss(self) -> dict[str, float]:

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 
-from ..common import PYTHON, REPO, Batch, Run
+from ..common import PYTHON, REPO, Batch, Run, run_lanes
 from ..inputs import Input
 from . import System
 
@@ -80,15 +80,7 @@ class SpawnPerRequest(System):
                     errors.append(exc)
                     return
 
-        lanes = [threading.Thread(target=lane) for _ in range(concurrency)]
-        t0 = time.perf_counter()
-        for t in lanes:
-            t.start()
-        for t in lanes:
-            t.join()
-        wall = time.perf_counter() - t0
-        if errors:
-            raise errors[0]
+        wall = run_lanes([lane] * concurrency, errors)
         return Batch(len(inputs), concurrency, wall, lat)
 
     def peak_rss(self) -> dict[str, float]:
