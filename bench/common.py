@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import socket
 import sys
 import threading
@@ -103,10 +104,32 @@ class Batch:
         return self.jobs / self.wall_s if self.wall_s > 0 else math.nan
 
 
-def run_lanes(lanes: list[Callable[[], None]], errors: list[BaseException]) -> float:
-    """Run each lane in a thread of its own and return the wall time in seconds; raise the first error a
-    lane put in `errors` (a lane records its error and stops rather than raising inside its thread)."""
-    threads = [threading.Thread(target=lane) for lane in lanes]
+def run_batch(items: list[Any], lanes: list[Callable[[Any], float]]) -> Batch:
+    """Throughput: one thread per lane, each taking the next item and timing it with its own function
+    (a connection, a worker, a spawner) until none are left. A lane that fails records the error and stops;
+    the first error is raised after all lanes are done."""
+    jobs: queue.Queue[Any] = queue.Queue()
+    for item in items:
+        jobs.put(item)
+    lat: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def lane(do: Callable[[Any], float]) -> None:
+        while True:
+            try:
+                item = jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                ms = do(item)
+            except BaseException as exc:
+                errors.append(exc)
+                return
+            with lock:
+                lat.append(ms)
+
+    threads = [threading.Thread(target=lane, args=(do,)) for do in lanes]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -115,4 +138,4 @@ def run_lanes(lanes: list[Callable[[], None]], errors: list[BaseException]) -> f
     wall = time.perf_counter() - t0
     if errors:
         raise errors[0]
-    return wall
+    return Batch(len(items), len(lanes), wall, lat)

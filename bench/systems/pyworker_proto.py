@@ -7,16 +7,14 @@ worker's stderr goes to a log file, never to an undrained pipe: a full stderr pi
 from __future__ import annotations
 
 import functools
-import queue
 import struct
 import subprocess
-import threading
 import time
 from typing import Any
 
 import msgpack
 
-from ..common import OUT, PYTHON, REPO, Batch, Run, peak_rss_mb, run_lanes
+from ..common import OUT, PYTHON, REPO, Batch, Run, peak_rss_mb, run_batch
 from ..inputs import Input
 from . import System
 
@@ -113,30 +111,10 @@ class PyworkerProtocol(System):
         return Run(ms, {"timings_ms": meta["timings_ms"], "out_size": [meta["width"], meta["height"]]})
 
     def batch(self, inputs: list[Input], concurrency: int) -> Batch:
-        jobs: queue.Queue[Input] = queue.Queue()
-        for inp in inputs:
-            jobs.put(inp)
-        lat: list[float] = []
-        errors: list[BaseException] = []
-        lock = threading.Lock()
+        def job(client: Worker, inp: Input) -> float:
+            return client.remove(self.data[inp.name], self.options)[0]
 
-        def serve(client: Worker) -> None:
-            while True:
-                try:
-                    inp = jobs.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    ms, _ = client.remove(self.data[inp.name], self.options)
-                except BaseException as exc:  # reported after the join
-                    errors.append(exc)
-                    return
-                with lock:
-                    lat.append(ms)
-
-        lanes = [functools.partial(serve, c) for c in self.clients[:concurrency]]
-        wall = run_lanes(lanes, errors)
-        return Batch(len(inputs), len(lanes), wall, lat)
+        return run_batch(inputs, [functools.partial(job, c) for c in self.clients[:concurrency]])
 
     def peak_rss(self) -> dict[str, float]:
         out = {}

@@ -9,13 +9,12 @@ from __future__ import annotations
 import functools
 import http.client
 import os
-import queue
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
-from ..common import MODEL, OUT, REPO, Batch, Run, free_port, run_lanes, tree_peak_rss_mb
+from ..common import MODEL, OUT, REPO, Batch, Run, free_port, run_batch, tree_peak_rss_mb
 from ..inputs import Input
 from . import System
 
@@ -92,28 +91,9 @@ class RembgServer(System):
         return Run(self._post(self._conns[0], inp))
 
     def batch(self, inputs: list[Input], concurrency: int) -> Batch:
-        jobs: queue.Queue[Input] = queue.Queue()
-        for inp in inputs:
-            jobs.put(inp)
-        lat: list[float] = []
-        errors: list[BaseException] = []
-
-        def lane(conn: http.client.HTTPConnection) -> None:
-            while True:
-                try:
-                    inp = jobs.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    lat.append(self._post(conn, inp))
-                except BaseException as exc:
-                    errors.append(exc)
-                    return
-
         while len(self._conns) < concurrency:
             self._conns.append(self._connect())
-        wall = run_lanes([functools.partial(lane, c) for c in self._conns[:concurrency]], errors)
-        return Batch(len(inputs), concurrency, wall, lat)
+        return run_batch(inputs, [functools.partial(self._post, c) for c in self._conns[:concurrency]])
 
     def peak_rss(self) -> dict[str, float]:
         assert self.proc is not None

@@ -9,12 +9,11 @@ whose lifetimes overlap (an upper bound of what the machine held at once: their 
 from __future__ import annotations
 
 import os
-import queue
 import subprocess
 import threading
 import time
 
-from ..common import PYTHON, REPO, Batch, Run, run_lanes
+from ..common import PYTHON, REPO, Batch, Run, run_batch
 from ..inputs import Input
 from . import System
 
@@ -62,26 +61,7 @@ class SpawnPerRequest(System):
         return Run(self._spawn(inp))
 
     def batch(self, inputs: list[Input], concurrency: int) -> Batch:
-        jobs: queue.Queue[Input] = queue.Queue()
-        for inp in inputs:
-            jobs.put(inp)
-        lat: list[float] = []
-        errors: list[BaseException] = []
-
-        def lane() -> None:
-            while True:
-                try:
-                    inp = jobs.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    lat.append(self._spawn(inp))
-                except BaseException as exc:
-                    errors.append(exc)
-                    return
-
-        wall = run_lanes([lane] * concurrency, errors)
-        return Batch(len(inputs), concurrency, wall, lat)
+        return run_batch(inputs, [self._spawn] * concurrency)
 
     def peak_rss(self) -> dict[str, float]:
         with self._lock:
