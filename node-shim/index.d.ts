@@ -385,8 +385,8 @@ export declare const PROTOCOL_CODES: readonly ProtocolErrorCode[];
 // ---------------------------------------------------------------------------
 // Lower level
 
-/** Encode one message as [header, payload]. */
-export declare function encodeFrame(message: Record<string, unknown>): [Buffer, Buffer];
+/** Encode one message as [header, ...payload parts]; a large `image` is its own part, uncopied. */
+export declare function encodeFrame(message: Record<string, unknown>): Buffer[];
 export declare function encodeFrameBuffer(message: Record<string, unknown>): Buffer;
 
 export declare class FrameError extends Error {}

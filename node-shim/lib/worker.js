@@ -251,8 +251,7 @@ class Worker extends EventEmitter {
       }
       const stdin = /** @type {import('node:child_process').ChildProcessWithoutNullStreams} */ (this.child).stdin;
       stdin.cork();
-      stdin.write(frame[0]);
-      stdin.write(frame[1]);
+      for (const part of frame) stdin.write(part);
       process.nextTick(() => stdin.uncork());
     });
   }
@@ -283,7 +282,7 @@ class Worker extends EventEmitter {
     if (stdin && !stdin.destroyed && stdin.writable) {
       try {
         if (!this.pending && !this.retiring && !wasStarting) {
-          const [h, p] = encodeFrame({ id: opts.id ?? 0, op: 'shutdown' });
+          const [h, p] = encodeFrame({ id: opts.id ?? 0, op: 'shutdown' }); // small: one payload part
           stdin.write(h);
           stdin.write(p);
         }

@@ -34,6 +34,34 @@ test('encodeFrame: 4-byte big-endian length, then a msgpack map with bin', () =>
   assert.throws(() => encodeFrame([1, 2]), TypeError);
 });
 
+test('encodeFrame: a large image is spliced in uncopied and decodes the same as the encoder\'s frame', () => {
+  for (const size of [64 * 1024, 70_000, 300_000]) {
+    const image = Buffer.alloc(size, 7);
+    image[0] = 1;
+    image[size - 1] = 9;
+    const message = { id: 3, op: 'remove', image, options: { max_size: 0, bg_color: '#ffffff' } };
+    const parts = encodeFrame(message);
+    assert.equal(parts.length, 3, 'header, the rest of the map, the image');
+    assert.strictEqual(parts[2], image, 'the caller\'s buffer itself, not a copy');
+    assert.equal(parts[0].readUInt32BE(0), parts[1].length + parts[2].length);
+    const { d, messages, errors } = collect();
+    d.push(Buffer.concat(parts));
+    assert.deepEqual(errors, []);
+    assert.equal(messages.length, 1);
+    assert.deepEqual(Object.keys(messages[0]).sort(), ['id', 'image', 'op', 'options']);
+    assert.ok(Buffer.from(messages[0].image).equals(image));
+    assert.deepEqual(messages[0].options, message.options);
+  }
+  // A Uint8Array that is a view into a larger buffer is spliced as that view.
+  const backing = new Uint8Array(200_000).fill(5);
+  const view = backing.subarray(1000, 101_000);
+  const parts = encodeFrame({ id: 1, op: 'remove', image: view });
+  assert.equal(parts[2].length, 100_000);
+  const { d, messages } = collect();
+  d.push(Buffer.concat(parts));
+  assert.equal(messages[0].image.length, 100_000);
+});
+
 test('decodes frames pushed whole, bin as Buffer', () => {
   const { d, messages, errors } = collect();
   for (const m of sample) d.push(encodeFrameBuffer(m));
