@@ -222,14 +222,11 @@ def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             ref = _lat(results, "1", name)
             r = _ratio(cell["median_ms"], ref) if key != "1" else None
             cells.append(f"{_fmt_ms(cell['median_ms'])} / {_fmt_ms(cell['p95_ms'])}{_x(r)}")
-        for c in ("c1", pool):
-            v = _thr(results, key, c)
-            r = _ratio(v, _thr(results, "1", c)) if key != "1" else None
-            cells.append("—" if v is None else f"{v:.2f}{_x(r)}")
-        for c in ("c1", pool):
-            v = _rss(results, key, c)
-            r = _ratio(v, _rss(results, "1", c)) if key != "1" else None
-            cells.append("—" if v is None else f"{v:,.0f}{_x(r)}")
+        for figure, fmt in ((_thr, "{:.2f}"), (_rss, "{:,.0f}")):
+            for c in ("c1", pool):
+                v = figure(results, key, c)
+                r = _ratio(v, figure(results, "1", c)) if key != "1" else None
+                cells.append("—" if v is None else fmt.format(v) + _x(r))
         rows.append(cells)
     return head, rows
 
