@@ -18,25 +18,25 @@ export type BgColor = string | [number, number, number] | null;
  */
 export interface RemoveOptions {
   /** Model name (default: the worker's `--model`, u2netp). */
-  model?: string;
-  /** Longest side of the result in pixels; 0 keeps the input size. Never upscales. Default 800. */
-  maxSize?: number;
+  model?: string | null;
+  /** Longest side of the result in pixels, up to the worker's --max-side; 0 keeps the input size. Never upscales. Default 800. */
+  maxSize?: number | null;
   /** Background fill; null keeps it transparent. */
   bgColor?: BgColor;
-  /** Encoding of the result. Default "png". */
-  format?: 'png' | 'webp' | 'jpeg';
+  /** Encoding of the result ("jpg" is read as "jpeg"). Default "png". */
+  format?: 'png' | 'webp' | 'jpeg' | 'jpg';
   /** Return the 8-bit mask (PNG) instead of the cut-out. */
   onlyMask?: boolean;
   /** Cleaner, feathered edges. */
   refine?: boolean;
   /** Crop to the subject plus `padding`. */
   trim?: boolean;
-  /** Pixels around the subject with `trim`, in the result's scale. */
+  /** Pixels around the subject with `trim`, in the result's scale (0-4096). */
   padding?: number;
   /** Frame the head. */
   crop?: 'face' | null;
-  /** ID format: "passport-35x45", "us-2x2", "avatar", ... */
-  preset?: string | null;
+  /** ID format (docs/id-photos.md). */
+  preset?: 'passport-35x45' | 'us-2x2' | 'avatar' | null;
   /** With crop/preset: fail with `no_face` when no face is found. */
   faceRequired?: boolean;
 
@@ -337,6 +337,11 @@ export type ProtocolErrorCode =
   | 'model_unavailable'
   | 'no_face'
   | 'internal';
+
+/** Every code with whose fault it is, its HTTP status and origin (generated from pyworker/errors.py). */
+export declare const ERROR_CODES: Readonly<
+  Record<ProtocolErrorCode | ClientErrorCode | 'job_timeout' | 'queue_full' | 'pool_closed' | 'ABORT_ERR', { fault: 'caller' | 'service'; http: number; origin: 'worker' | 'client' }>
+>;
 
 /** Codes the client adds: the worker process failed. */
 export type ClientErrorCode = 'worker_crashed' | 'protocol_error' | 'start_failed';

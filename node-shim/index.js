@@ -17,7 +17,8 @@ const { Pool, createPool } = require('./lib/pool');
 const errors = require('./lib/errors');
 const defaults = require('./lib/default-pool');
 const { encodeFrame, encodeFrameBuffer, FrameDecoder, FrameError } = require('./lib/framing');
-const { parseRequestOptions, poolOptionsFromEnv, normalizePoolOptions, KNOWN_OPTIONS, ENV_VARS } = require('./lib/options');
+const { parseRequestOptions, KNOWN_OPTIONS } = require('./lib/request-options');
+const { poolOptionsFromEnv, normalizePoolOptions, ENV_VARS } = require('./lib/settings');
 const { sniffMime } = require('./lib/mime');
 
 /**
@@ -49,6 +50,7 @@ module.exports = {
   PoolClosedError: errors.PoolClosedError,
   AbortError: errors.AbortError,
   PROTOCOL_CODES: errors.PROTOCOL_CODES,
+  ERROR_CODES: errors.ERROR_CODES,
   // lower level, for tests and other clients
   encodeFrame,
   encodeFrameBuffer,

@@ -108,21 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("output", type=Path)
     _add_worker_flags(rm)
     o = rm.add_argument_group("options of remove (docs/protocol.md#options-of-remove)")
-    o.add_argument("--max-size", type=int, default=None, help="longest side of the result; 0 keeps it (default: 800)")
-    o.add_argument("--bg-color", help='background colour, "#rrggbb" (default: transparent)')
-    o.add_argument(
-        "--format",
-        choices=("png", "webp", "jpeg"),
-        default=None,
-        help="output format (default: from OUTPUT's extension, else png)",
-    )
-    o.add_argument("--only-mask", action="store_true", help="write the mask as grayscale PNG")
-    o.add_argument("--refine", action="store_true", help="cleaner, feathered edges")
-    o.add_argument("--trim", action="store_true", help="crop to the subject plus --padding")
-    o.add_argument("--padding", type=int, default=0, help="pixels around the subject with --trim")
-    o.add_argument("--crop", choices=("face",), default=None, help="frame the head")
-    o.add_argument("--preset", default=None, help="ID format: passport-35x45, us-2x2, avatar (docs/id-photos.md)")
-    o.add_argument("--face-required", action="store_true", help="fail with no_face when no face is found")
+    from .pipeline.options import OPTIONS
+
+    for opt in OPTIONS:
+        if opt.name == "model":  # --model above: the worker's default model is the job's
+            continue
+        flag, helptext = "--" + opt.name.replace("_", "-"), f"{opt.summary} (default: {opt.default})"
+        if opt.kind == "bool":
+            o.add_argument(flag, action="store_true", default=None, help=helptext)
+        else:
+            kind = {"int": int}.get(opt.kind, str)
+            o.add_argument(flag, type=kind, choices=opt.choices or None, default=None, help=helptext)
 
     models = sub.add_parser("models", help="list installed models, or install one")
     msub = models.add_subparsers(dest="models_command")
@@ -172,27 +168,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from .errors import WorkerError
-    from .pipeline import idphoto, remove
-    from .pipeline.options import parse_options
+    from .pipeline import remove
+    from .pipeline.options import OPTIONS, parse_options
     from .server import Server
 
-    fmt = args.format or {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(args.output.suffix.lower(), "png")
-    raw = {
-        "max_size": args.max_size,
-        "bg_color": args.bg_color,
-        "format": fmt,
-        "only_mask": args.only_mask,
-        "refine": args.refine,
-        "trim": args.trim,
-        "padding": args.padding,
-        "crop": args.crop,
-        "preset": args.preset,
-        "face_required": args.face_required,
-    }
+    raw = {o.name: getattr(args, o.name) for o in OPTIONS if o.name != "model"}
+    raw["format"] = args.format or {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(args.output.suffix.lower())
+    raw = {k: v for k, v in raw.items() if v is not None}
     config = _config(args)
     server = Server(config)
     try:
-        opts = parse_options(raw, config.limits.max_side, list(idphoto.PRESETS))
+        opts = parse_options(raw, server.limits)
         result = remove(args.input.read_bytes(), opts, server.models, config.limits, config.model)
     except WorkerError as err:
         print(f"error: {err.code}: {err.message}", file=sys.stderr)

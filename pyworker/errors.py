@@ -1,23 +1,101 @@
-"""The fixed set of error codes a reply can carry (docs/protocol.md#errors)."""
+"""Every error code a caller can see, and the worker's exit codes: declared here once.
+
+The protocol's tables (docs/protocol.md), the READMEs, node-shim/lib/contract.json and index.d.ts are
+generated from or checked against these tables by tests/test_contract.py (`make contract` regenerates).
+"""
 
 from __future__ import annotations
 
-CODES = frozenset(
-    {
-        "bad_frame",
-        "frame_too_large",
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Code:
+    name: str
+    # caller: the request is at fault (resending it as is fails again); service: the worker or the pool
+    # failed (the request itself may be fine: a fallback, a retry or another instance may serve it).
+    fault: Literal["caller", "service"]
+    http: int  # the status an HTTP front end answers with
+    when: str
+    action: str  # what the caller should do
+    origin: Literal["worker", "client"] = "worker"  # client: raised by the Node pool, never on the wire
+
+
+ERRORS: tuple[Code, ...] = (
+    Code("bad_frame", "caller", 400, "the payload is not a MessagePack map", "can't be retried as is"),
+    Code("frame_too_large", "caller", 413, "`N` > `--max-frame-mb`", "can't be retried as is"),
+    Code(
         "bad_request",
-        "unknown_op",
+        "caller",
+        400,
+        "a field is missing, has the wrong type, or an option is unknown or out of range",
+        "fix the request",
+    ),
+    Code("unknown_op", "caller", 400, "`op` is missing or not one of the ops above", "fix the request"),
+    Code(
         "unsupported_format",
+        "caller",
+        415,
+        'the image is readable but not JPEG/MPO, PNG, WEBP or BMP ("Unsupported image format: GIF")',
+        "send another format",
+    ),
+    Code(
         "invalid_image",
+        "caller",
+        400,
+        "the bytes are not a decodable image (empty, truncated, corrupt, unknown)",
+        "send another file",
+    ),
+    Code(
         "image_too_large",
-        "image_too_small",
-        "input_too_large",
+        "caller",
+        413,
+        "width or height above `--max-side` (4096), or a decompression bomb",
+        "send a smaller image",
+    ),
+    Code("image_too_small", "caller", 400, "width or height below `--min-side` (50)", "send a larger image"),
+    Code("input_too_large", "caller", 413, "the image bytes exceed `--max-input-mb` (10 MiB)", "send a smaller file"),
+    Code(
         "model_unavailable",
-        "no_face",
-        "internal",
-    }
+        "service",
+        503,
+        "the model is unknown, or its weights are not on disk",
+        "install it: `python -m pyworker models fetch NAME`",
+    ),
+    Code("no_face", "caller", 400, "`face_required` and no face was found", "send another photo"),
+    Code("internal", "service", 500, "a bug in the worker; the message says what failed", "may be retried once"),
+    # Raised by the Node pool about a worker process, never sent by a worker.
+    Code("worker_crashed", "service", 502, "the worker died while it had the job", "retried up to `retries`", "client"),
+    Code("protocol_error", "service", 502, "the worker wrote something that is not a reply", "retried", "client"),
+    Code(
+        "start_failed", "service", 503, "no worker could start (exit 78/2, start timeout)", "fix the set-up", "client"
+    ),
+    Code("job_timeout", "service", 504, "the job ran longer than `jobTimeoutMs`", "send a smaller image", "client"),
+    Code("queue_full", "service", 503, "`maxQueue` jobs already wait for a worker", "retry later", "client"),
+    Code("pool_closed", "service", 503, "the pool is closing or closed", "use another pool", "client"),
+    Code("ABORT_ERR", "caller", 499, "the caller's `signal` aborted the job", "nothing", "client"),
 )
+
+# The codes a worker may put on the wire.
+CODES = frozenset(c.name for c in ERRORS if c.origin == "worker")
+
+
+@dataclass(frozen=True)
+class Exit:
+    name: str
+    code: int
+    meaning: str
+    action: str  # what a supervisor should do
+
+
+EXITS: tuple[Exit, ...] = (
+    Exit("ok", 0, "stopped on request (EOF, `shutdown`, SIGTERM)", "nothing"),
+    Exit("usage", 2, "bad command line (plain-text usage on stderr)", "fix the flags"),
+    Exit("retired", 75, "retired itself: RSS above `--max-rss-mb` after a job (`EX_TEMPFAIL`)", "start a fresh worker"),
+    Exit("config", 78, "could not start: see the `fatal` frame (`EX_CONFIG`)", "not restart in a loop; report it"),
+)
+EXIT = {e.name: e.code for e in EXITS}
 
 
 class WorkerError(Exception):

@@ -13,17 +13,14 @@ from typing import Any
 import numpy as np
 
 from . import PROTOCOL_VERSION, __version__, faults, logs, memory
-from .errors import WorkerError, format_mb
+from .errors import EXIT, WorkerError, format_mb
 from .framing import CHUNK_SIZE, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
 from .models import SessionCache
 from .models.store import available_models
-from .pipeline import idphoto, remove
+from .pipeline import remove
 from .pipeline.decode import Limits
 from .pipeline.options import parse_options
 
-EXIT_OK = 0
-EXIT_RETIRED = 75  # EX_TEMPFAIL: memory ceiling reached, start a fresh worker
-EXIT_CONFIG = 78  # EX_CONFIG: could not start (see the fatal frame)
 OPS = ("remove", "ping", "stats", "shutdown")
 
 
@@ -54,6 +51,15 @@ class Server:
         self.started = time.monotonic()
         self.busy = False
         self.stop_signal: int | None = None
+        limits = config.limits
+        # As in the `ready` frame; parse_options reads its bounds from here too (max_size <= max_pixels_side).
+        self.limits = {
+            "max_input_mb": limits.max_input_bytes / (1024 * 1024),
+            "max_pixels_side": limits.max_side,
+            "min_pixels_side": limits.min_side,
+            "max_frame_mb": config.max_frame_bytes / (1024 * 1024),
+            "max_rss_mb": config.max_rss_mb,
+        }
 
     # ---- output -------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
@@ -95,7 +101,6 @@ class Server:
             logs.log("error", "fatal", error=err.to_wire())
             self.write({"op": "fatal", "error": err.to_wire()})
             return False
-        limits = self.config.limits
         ready = {
             "op": "ready",
             "protocol": PROTOCOL_VERSION,
@@ -104,13 +109,7 @@ class Server:
             "model": self.config.model,
             "models_available": available_models(),
             "threads": self.config.threads,
-            "limits": {
-                "max_input_mb": limits.max_input_bytes / (1024 * 1024),
-                "max_pixels_side": limits.max_side,
-                "min_pixels_side": limits.min_side,
-                "max_frame_mb": self.config.max_frame_bytes / (1024 * 1024),
-                "max_rss_mb": self.config.max_rss_mb,
-            },
+            "limits": self.limits,
             "rss_mb": memory.rss_mb(),
         }
         self.write(ready)
@@ -122,13 +121,13 @@ class Server:
             signal.signal(sig, self._on_signal)
         try:
             if not self.start():
-                return EXIT_CONFIG
+                return EXIT["config"]
             return self._loop()
         except _Stop:
-            return EXIT_OK
+            return EXIT["ok"]
         except BrokenPipeError:
             logs.log("info", "stdout_closed")
-            return EXIT_OK
+            return EXIT["ok"]
 
     def _loop(self) -> int:
         reader = FrameReader(self.config.max_frame_bytes)
@@ -137,7 +136,7 @@ class Server:
             if not chunk:
                 event = "stdin_eof_mid_frame" if reader.mid_frame else "stdin_eof"
                 logs.log("warning" if reader.mid_frame else "info", event, jobs=self.jobs)
-                return EXIT_OK
+                return EXIT["ok"]
             for event in reader.feed(chunk):
                 self.busy = True
                 reply, exit_code = self.handle(event)
@@ -147,7 +146,7 @@ class Server:
                 if exit_code is not None:
                     return exit_code
                 if self.stop_signal is not None:
-                    return EXIT_OK
+                    return EXIT["ok"]
 
     # ---- requests -----------------------------------------------------------
     def handle(self, event: Frame | OversizedFrame) -> tuple[dict[str, Any] | None, int | None]:
@@ -186,7 +185,7 @@ class Server:
             return {"id": req_id, "ok": True, "stats": stats}, None
         if op == "shutdown":
             logs.log("info", "shutdown", jobs=self.jobs)
-            return {"id": req_id, "ok": True, "stats": self.stats()}, EXIT_OK
+            return {"id": req_id, "ok": True, "stats": self.stats()}, EXIT["ok"]
         return self._error(req_id, WorkerError("unknown_op", f"Unknown op {op!r}; ops: {', '.join(OPS)}")), None
 
     def _remove(self, req_id: int, message: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
@@ -199,7 +198,7 @@ class Server:
             image = message.get("image")
             if not isinstance(image, (bytes, bytearray)):
                 raise WorkerError("bad_request", f"'image' must be msgpack bin, got {type(image).__name__}")
-            opts = parse_options(message.get("options"), self.config.limits.max_side, list(idphoto.PRESETS))
+            opts = parse_options(message.get("options"), self.limits)
             result = remove(
                 image if isinstance(image, bytes) else bytes(image),
                 opts,
@@ -246,5 +245,5 @@ class Server:
         if limit is not None and stats["rss_mb"] > limit:
             reply["retiring"] = True
             logs.log("warning", "retiring", rss_mb=stats["rss_mb"], max_rss_mb=limit, jobs=self.jobs)
-            return reply, EXIT_RETIRED
+            return reply, EXIT["retired"]
         return reply, None

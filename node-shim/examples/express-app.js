@@ -25,26 +25,14 @@ const {
   TimeoutError,
   QueueFullError,
   PoolClosedError,
+  ERROR_CODES,
 } = require('pyworker');
 
 const MiB = 1024 * 1024;
 const ACCEPTED_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/bmp']);
 
-/** HTTP status for each error code of the worker (docs/protocol.md#errors). */
-const STATUS_BY_CODE = {
-  input_too_large: 413,
-  image_too_large: 413,
-  frame_too_large: 413,
-  unsupported_format: 415,
-  invalid_image: 400,
-  image_too_small: 400,
-  bad_request: 400,
-  no_face: 400,
-  model_unavailable: 503,
-  start_failed: 503,
-  worker_crashed: 502,
-  protocol_error: 502,
-};
+/** HTTP status for each error code (declared with the code in pyworker/errors.py). */
+const STATUS_BY_CODE = Object.fromEntries(Object.entries(ERROR_CODES).map(([code, e]) => [code, e.http]));
 
 /** Per-request options accepted as multipart text fields, and how to parse them. */
 const FIELD_PARSERS = {

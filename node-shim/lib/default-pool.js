@@ -12,7 +12,7 @@
  */
 
 const { createPool } = require('./pool');
-const { poolOptionsFromEnv } = require('./options');
+const { poolOptionsFromEnv } = require('./settings');
 
 /** @type {import('./pool').Pool|null} */
 let defaultPool = null;

@@ -11,31 +11,23 @@
  * @module pyworker/errors
  */
 
-/** Error codes of the protocol (docs/protocol.md#errors). */
-const PROTOCOL_CODES = Object.freeze([
-  'bad_frame',
-  'frame_too_large',
-  'bad_request',
-  'unknown_op',
-  'unsupported_format',
-  'invalid_image',
-  'image_too_large',
-  'image_too_small',
-  'input_too_large',
-  'model_unavailable',
-  'no_face',
-  'internal',
-]);
+const contract = require('./contract.json');
 
 /**
- * Codes that this client adds to `WorkerError` for failures of the worker
- * process itself (as opposed to an error reply about the input).
+ * Every error code, with whose fault it is (`caller`: the request; `service`:
+ * the worker or the pool), its HTTP status and its origin (`worker`: on the
+ * wire; `client`: raised by this package). Generated from pyworker/errors.py.
+ * @type {Readonly<Record<string, {fault: 'caller'|'service', http: number, origin: 'worker'|'client'}>>}
  */
-const CLIENT_CODES = Object.freeze([
-  'worker_crashed', // the worker exited or was killed while it had the job
-  'protocol_error', // the worker wrote something that is not a valid reply frame
-  'start_failed', // the worker could not start (fatal frame, exit 78, start timeout, spawn error)
-]);
+const ERROR_CODES = Object.freeze(contract.errors);
+/** @param {'worker'|'client'} origin */
+const codesFrom = (origin) => Object.freeze(Object.keys(ERROR_CODES).filter((c) => ERROR_CODES[c].origin === origin));
+
+/** Error codes of the protocol (docs/protocol.md#errors). */
+const PROTOCOL_CODES = codesFrom('worker');
+
+/** Codes that this client adds, for failures of the worker process or the pool. */
+const CLIENT_CODES = codesFrom('client');
 
 class PyworkerError extends Error {
   /**
@@ -124,6 +116,7 @@ class AbortError extends PyworkerError {
 }
 
 module.exports = {
+  ERROR_CODES,
   PROTOCOL_CODES,
   CLIENT_CODES,
   PyworkerError,

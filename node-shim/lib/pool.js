@@ -12,7 +12,9 @@ const { EventEmitter } = require('node:events');
 const { randomInt } = require('node:crypto');
 const { Worker } = require('./worker');
 const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError } = require('./errors');
-const { normalizePoolOptions, parseRequestOptions, workerArgs, workerSpawnEnv, camelize } = require('./options');
+const { parseRequestOptions, camelize } = require('./request-options');
+const { normalizePoolOptions, workerArgs } = require('./settings');
+const { workerSpawnEnv } = require('./spawn');
 const { makeLogger } = require('./logger');
 const { sniffMime } = require('./mime');
 
@@ -232,7 +234,7 @@ class Pool extends EventEmitter {
       if (!(image instanceof Uint8Array)) {
         throw new TypeError(`image must be a Buffer or Uint8Array, got ${image === null ? 'null' : typeof image}`);
       }
-      parsed = parseRequestOptions(options);
+      parsed = parseRequestOptions(options, this.workerInfo && this.workerInfo.limits);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -3,7 +3,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const os = require('node:os');
-const { parseRequestOptions, normalizePoolOptions, poolOptionsFromEnv, workerArgs, camelize } = require('../lib/options');
+const { parseRequestOptions, camelize } = require('../lib/request-options');
+const { normalizePoolOptions, poolOptionsFromEnv, workerArgs } = require('../lib/settings');
 const { WorkerError } = require('../lib/errors');
 const { debugEnabled, parseWorkerLine } = require('../lib/logger');
 const { sniffMime } = require('../lib/mime');
@@ -56,15 +57,18 @@ test('request options: bad values fail before sending, as bad_request with a cle
     [{ maxSize: -1 }, /options\.maxSize must be an integer >= 0.*got -1/],
     [{ maxSize: 1.5 }, /maxSize/],
     [{ maxSize: '800' }, /maxSize.*got "800"/],
-    [{ bgColor: 'white' }, /bgColor must be "#rrggbb"/],
+    [{ bgColor: 'white' }, /bgColor must be null, "#rrggbb"/],
+    [{ bgColor: '#fffff' }, /bgColor/],
+    [{ format: 'JPG' }, /format/],
+    [{ padding: 4097 }, /padding must be an integer from 0 to 4096/],
     [{ bgColor: [0, 0, 256] }, /bgColor/],
     [{ bgColor: [0, 0] }, /bgColor/],
     [{ format: 'gif' }, /format must be "png", "webp" or "jpeg"/],
-    [{ onlyMask: 'yes' }, /onlyMask must be a boolean/],
+    [{ onlyMask: 'yes' }, /onlyMask must be true or false/],
     [{ padding: -3 }, /padding/],
     [{ crop: 'body' }, /crop must be "face" or null/],
     [{ preset: '' }, /preset/],
-    [{ model: 'bad name!' }, /model/],
+    [{ model: 42 }, /model must be a string or null/],
     [{ maxSize: 10, max_size: 20 }, /same option/],
     [{ someNewOption: { nested: true } }, /someNewOption must be null, a boolean/],
   ];

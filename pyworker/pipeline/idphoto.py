@@ -19,6 +19,7 @@ ratio (crop_mode "subject"), or the error no_face with `face_required`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -26,7 +27,9 @@ from PIL import Image
 from ..errors import WorkerError
 from . import face as face_detector
 from .mask import SUBJECT_THRESHOLD, subject_box
-from .options import RGB, RemoveOptions
+
+if TYPE_CHECKING:  # options.py reads PRESETS for its table; at run time idphoto needs only the values
+    from .options import RGB, RemoveOptions
 
 Box = tuple[int, int, int, int]
 

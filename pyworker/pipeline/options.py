@@ -1,20 +1,114 @@
-"""The `options` map of a remove request, checked once at the door."""
+"""The `options` map of a remove request: each option declared once in OPTIONS, checked once at the door.
+
+parse_options, the CLI's `remove` flags, node-shim/lib/contract.json (the Node client's checks) and the
+option tables of the docs all derive from OPTIONS; tests/test_contract.py checks index.d.ts against it
+and that Node and Python give the same verdict on every value.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import WorkerError
-
-FORMATS = {"png": "png", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg"}
-CROPS = (None, "face")
-_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
-MAX_PADDING = 4096
-DEFAULT_MAX_SIZE = 800
+from .idphoto import PRESETS
 
 RGB = tuple[int, int, int]
+DEFAULT_MAX_SIZE = 800
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # snake_case, as on the wire
+    kind: Literal["bool", "int", "choice", "color", "str"]
+    default: str  # as the docs show it
+    summary: str  # one line, for the READMEs and `--help`
+    doc: str = ""  # the full rule, for docs/protocol.md (the summary when empty)
+    choices: tuple[str, ...] = ()  # kind "choice"
+    aliases: tuple[tuple[str, str], ...] = ()  # kind "choice": other spellings accepted, (alias, choice)
+    nullable: bool = False  # null is accepted (and means the default)
+    min: int = 0  # kind "int"
+    max: int | str | None = None  # kind "int": a bound, or the name of a `ready` limit (the worker's flag)
+    worker_checks: str = ""  # what only the worker can check, after the shared rule passed
+
+
+# "#rrggbb", the # optional, ASCII spaces around ignored; written so that JS's RegExp reads it the same way.
+HEX = re.compile(r"^[ \t\n\r\f\v]*#?([0-9a-fA-F]{6})[ \t\n\r\f\v]*$")
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "model",
+        "str",
+        "the worker's `--model`",
+        'a model name, e.g. `u2net` (`python -m pyworker models` lists them); null or `""`: the default',
+        'a model name (`python -m pyworker models` lists them); null or `""`: the worker\'s `--model`. Loaded '
+        "on first use, cached (at most `--max-models`, least recently used evicted); unknown or not installed: "
+        "`model_unavailable`.",
+        nullable=True,
+        worker_checks="that the model is known and installed (`model_unavailable`)",
+    ),
+    Option(
+        "max_size",
+        "int",
+        "800",
+        "longest side of the result; 0 keeps the input size; never upscales",
+        "longest side of the result, in pixels; `0` keeps the input size. Never upscales a cut-out. With a "
+        "`preset`: the output's longest side at the preset's aspect (not given or `0`: the preset's own size).",
+        nullable=True,
+        max="max_pixels_side",
+    ),
+    Option(
+        "bg_color",
+        "color",
+        "null",
+        'null: transparent; `"#rrggbb"` or `[r, g, b]`: that background',
+        "null keeps the background transparent; a colour (exactly `#` and 6 hex digits, or 3 integers 0-255) fills it.",
+        nullable=True,
+    ),
+    Option(
+        "format",
+        "choice",
+        '`"png"`',
+        "encoding of the result; `jpeg` has no alpha: the background is `bg_color`, white when unset",
+        'encoding of the result (`"jpg"` is read as `"jpeg"`); `jpeg` has no alpha: the background is '
+        "`bg_color`, white when unset.",
+        choices=("png", "webp", "jpeg"),
+        aliases=(("jpg", "jpeg"),),
+    ),
+    Option("only_mask", "bool", "false", "return the mask as an 8-bit grayscale PNG instead of the cut-out"),
+    Option(
+        "refine",
+        "bool",
+        "false",
+        "cleaner edges: opening then closing of the mask, then a feathered alpha edge",
+    ),
+    Option("trim", "bool", "false", "crop the result to the subject's bounding box plus `padding`"),
+    Option("padding", "int", "0", "pixels kept around the subject with `trim`, in the result's scale", max=4096),
+    Option(
+        "crop",
+        "choice",
+        "null",
+        "`face`: frame the head, 3:4 head-and-shoulders (docs/id-photos.md)",
+        choices=("face",),
+        nullable=True,
+    ),
+    Option(
+        "preset",
+        "choice",
+        "null",
+        "an ID format: sets `crop: face`, the output size and a background; `bg_color`, `max_size` override",
+        choices=tuple(PRESETS),
+        nullable=True,
+    ),
+    Option(
+        "face_required",
+        "bool",
+        "false",
+        "with `crop`/`preset`: fail with `no_face` instead of framing the whole subject",
+    ),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -37,73 +131,62 @@ class RemoveOptions:
         return DEFAULT_MAX_SIZE if self.max_size is None else self.max_size
 
 
-def _bad(message: str) -> WorkerError:
-    return WorkerError("bad_request", message)
+def expects(opt: Option, limits: dict[str, int]) -> str:
+    """What a value of `opt` must be, in words (the Node client says the same: lib/request-options.js)."""
+    if opt.kind == "bool":
+        return "true or false"
+    if opt.kind == "int":
+        hi = limits.get(opt.max) if isinstance(opt.max, str) else opt.max
+        return f"an integer >= {opt.min}" if hi is None else f"an integer from {opt.min} to {hi}"
+    if opt.kind == "color":
+        return 'null, "#rrggbb" or [r, g, b] with 0-255'
+    if opt.kind == "str":
+        return "a string" + (" or null" if opt.nullable else "")
+    listed = [f'"{c}"' for c in opt.choices] + (["null"] if opt.nullable else [])
+    return ", ".join(listed[:-1]) + " or " + listed[-1] if len(listed) > 1 else listed[0]
 
 
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(f"Option '{key}' must be true or false, got {value!r}")
-    return value
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int(key: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"Option '{key}' must be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise _bad(f"Option '{key}' ({value}) must be between {lo} and {hi}")
-    return value
-
-
-def _is_byte(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255
-
-
-def parse_color(value: Any, key: str = "bg_color") -> RGB | None:
-    if value is None:
+def check(opt: Option, value: Any, limits: dict[str, int]) -> Any:
+    """The value to keep, or WorkerError(bad_request) naming the option, the rule and the value."""
+    if value is None and opt.nullable:
         return None
-    if isinstance(value, str):
-        match = _HEX.match(value.strip())
-        if match:
+    kind, ok = opt.kind, False
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        hi = limits.get(opt.max) if isinstance(opt.max, str) else opt.max
+        ok = _is_int(value) and value >= opt.min and (hi is None or value <= hi)
+    elif kind == "choice":
+        value = dict(opt.aliases).get(value, value) if isinstance(value, str) else value
+        ok = isinstance(value, str) and value in opt.choices
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif isinstance(value, str):  # color
+        if match := HEX.fullmatch(value):
             hexa = match.group(1)
             return (int(hexa[0:2], 16), int(hexa[2:4], 16), int(hexa[4:6], 16))
-    elif isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_byte(c) for c in value):
+    elif isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_int(c) and 0 <= c <= 255 for c in value):
         return (value[0], value[1], value[2])
-    raise _bad(f"Option '{key}' must be null, \"#rrggbb\" or [r, g, b] with 0-255, got {value!r}")
+    if not ok:
+        raise WorkerError("bad_request", f"Option '{opt.name}' must be {expects(opt, limits)}, got {value!r}")
+    return value
 
 
-def parse_options(raw: Any, max_side: int, presets: list[str]) -> RemoveOptions:
+def parse_options(raw: Any, limits: dict[str, int]) -> RemoveOptions:
+    """`limits`: the worker's limits as in the `ready` frame (max_pixels_side bounds max_size)."""
     if raw is None:
         return RemoveOptions()
     if not isinstance(raw, dict):
-        raise _bad(f"'options' must be a map, got {type(raw).__name__}")
-    fields: dict[str, Any] = {}
+        raise WorkerError("bad_request", f"'options' must be a map, got {type(raw).__name__}")
+    values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key == "model":
-            if value is not None and not isinstance(value, str):
-                raise _bad(f"Option 'model' must be a model name, got {value!r}")
-            fields["model"] = value
-        elif key == "max_size":
-            fields["max_size"] = None if value is None else _int(key, value, 0, max_side)
-        elif key == "bg_color":
-            fields["bg_color"] = parse_color(value)
-        elif key == "format":
-            if value not in FORMATS:
-                raise _bad(f"Option 'format' must be one of png, webp, jpeg, got {value!r}")
-            fields["format"] = FORMATS[value]
-        elif key in ("only_mask", "refine", "trim", "face_required"):
-            fields[key] = _bool(key, value)
-        elif key == "padding":
-            fields["padding"] = _int(key, value, 0, MAX_PADDING)
-        elif key == "crop":
-            if value not in CROPS:
-                raise _bad(f"Option 'crop' must be null or \"face\", got {value!r}")
-            fields["crop"] = value
-        elif key == "preset":
-            if value is not None and value not in presets:
-                raise _bad(f"Unknown preset {value!r}; presets: {', '.join(presets)}")
-            fields["preset"] = value
-        else:
-            known = ", ".join(RemoveOptions.__dataclass_fields__)
-            raise _bad(f"Unknown option {key!r}; known options: {known}")
-    return RemoveOptions(**fields)
+        opt = BY_NAME.get(key)
+        if opt is None:
+            known = ", ".join(BY_NAME)
+            raise WorkerError("bad_request", f"Unknown option {key!r}; known options: {known}")
+        values[key] = check(opt, value, limits)
+    return RemoveOptions(**values)
