@@ -39,6 +39,8 @@ export interface RemoveOptions {
   preset?: 'passport-35x45' | 'us-2x2' | 'avatar' | null;
   /** With crop/preset: fail with `no_face` when no face is found. */
   faceRequired?: boolean;
+  /** With crop/preset: fail with `not_compliant` when the compliance report has a failing check. */
+  strict?: boolean;
 
   // Client-side options (not sent)
   /** Abort the request: a queued job never reaches a worker; a running one rejects at once. */
@@ -156,6 +158,34 @@ export interface NormalizedPoolOptions
 // ---------------------------------------------------------------------------
 // Results
 
+/** A detected face, in input-image pixels. Eyes are named from the person's side. */
+export interface FaceMeta {
+  box: [number, number, number, number];
+  score: number;
+  landmarks: {
+    rightEye: [number, number];
+    leftEye: [number, number];
+    nose: [number, number];
+    mouthRight: [number, number];
+    mouthLeft: [number, number];
+  };
+}
+
+/** One compliance check: its measured value, what the preset accepts, the verdict. */
+export interface ComplianceCheck {
+  name: 'head_height' | 'eye_line' | 'roll' | 'crown_visible' | 'faces' | 'face_in_subject' | 'upscale' | 'background';
+  value: number | boolean | null;
+  accepted: [number, number] | boolean | number;
+  passed: boolean;
+  note?: string;
+}
+
+export interface ComplianceReport {
+  preset: string;
+  passed: boolean;
+  checks: ComplianceCheck[];
+}
+
 export interface RemoveMeta {
   width: number;
   height: number;
@@ -164,7 +194,14 @@ export interface RemoveMeta {
   model: string;
   cropMode: 'none' | 'trim' | 'face' | 'subject';
   cropBox: [number, number, number, number] | null;
-  face: [number, number, number, number] | null;
+  /** The face framed (input pixels), null without crop or when none was found. */
+  face: FaceMeta | null;
+  /** Every face detected; null when no crop was asked. */
+  faces: FaceMeta[] | null;
+  /** Degrees the photo was turned (counter-clockwise) to level the eyes; null without crop. */
+  rollDeg: number | null;
+  /** The ID-photo checks (docs/id-photos.md#compliance); null without crop. */
+  compliance: ComplianceReport | null;
   timingsMs: { decode: number; infer: number; post: number; encode: number; total: number };
   /** Keys the worker adds later appear here too, camelCased. */
   [key: string]: unknown;
@@ -336,6 +373,7 @@ export type ProtocolErrorCode =
   | 'input_too_large'
   | 'model_unavailable'
   | 'no_face'
+  | 'not_compliant'
   | 'internal';
 
 /** Every code with whose fault it is, its HTTP status and origin (generated from pyworker/errors.py). */

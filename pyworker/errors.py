@@ -64,6 +64,14 @@ ERRORS: tuple[Code, ...] = (
         "install it: `python -m pyworker models fetch NAME`",
     ),
     Code("no_face", "caller", 400, "`face_required` and no face was found", "send another photo"),
+    Code(
+        "not_compliant",
+        "caller",
+        422,
+        "`strict` and the ID photo fails a check of `meta.compliance`; the message names each failing check, "
+        'its value and accepted range ("passport-35x45: upscale 8.17 (accepted 0-1.5, ...)")',
+        "send another photo",
+    ),
     Code("internal", "service", 500, "a bug in the worker; the message says what failed", "may be retried once"),
     # Raised by the Node pool about a worker process, never sent by a worker.
     Code("worker_crashed", "service", 502, "the worker died while it had the job", "retried up to `retries`", "client"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..errors import WorkerError
 from ..models import SessionCache
 from . import idphoto
 from .decode import Limits, load_scaled, open_image
@@ -86,16 +87,16 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     small_mask = model.predict(rgb)
     clock.lap("infer")
 
-    face: Box | None = None
-    faces: tuple[Box, ...] | None = None  # every face detected, when crop: "face" looked
-    crop_box: Box | None = None  # in working coordinates
+    framed: idphoto.Framed | None = None
+    crop_box: Box | None = None  # in working coordinates (straightened ones when meta.roll_deg != 0)
     crop_mode = "none"
     if opts.crop == "face":
         full_mask = small_mask.resize(work_size, LANCZOS)
-        plan = idphoto.plan(rgb, full_mask, opts, preset)
-        face, crop_box, crop_mode, out_size = plan.face, plan.crop_box, plan.mode, plan.out_size
-        faces = plan.faces
+        framed = idphoto.frame(rgb, full_mask, alpha, opts, preset)
+        rgb, full_mask, alpha = framed.rgb, framed.mask, framed.alpha
+        crop_box, crop_mode, out_size = framed.crop_box, framed.mode, framed.out_size
         mask = _crop_resize(full_mask, crop_box, out_size)
+        del full_mask
     else:
         out_size = fit(work_size, opts.output_max_size)
         mask = small_mask.resize(out_size, LANCZOS)
@@ -114,6 +115,9 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             crop_box = tuple(round(v * to_work) for v in box)  # type: ignore[assignment]
             crop_mode = "trim"
     composed = compose(rgb, mask, alpha, opts)
+    report = idphoto.compliance(framed, composed, opts.bg_color) if framed is not None else None
+    if report is not None and opts.strict and not report["passed"]:
+        raise WorkerError("not_compliant", f"{report['preset']}: {idphoto.failing_summary(report)}")
     clock.lap("post")
 
     body, mime = encode(composed, opts)
@@ -130,8 +134,10 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             "model": model_name,
             "crop_mode": crop_mode,
             "crop_box": _scaled(crop_box, to_input),
-            "face": _scaled(face, to_input),
-            "faces": None if faces is None else [_scaled(f, to_input) for f in faces],
+            "face": framed.face.to_wire(to_input) if framed is not None and framed.face is not None else None,
+            "faces": None if framed is None else [f.to_wire(to_input) for f in framed.faces],
+            "roll_deg": framed.roll_deg if framed is not None else None,
+            "compliance": report,
             "preset": opts.preset,
             "timings_ms": clock.total(),
         },

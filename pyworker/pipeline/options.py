@@ -107,6 +107,13 @@ OPTIONS: tuple[Option, ...] = (
         "false",
         "with `crop`/`preset`: fail with `no_face` instead of framing the whole subject",
     ),
+    Option(
+        "strict",
+        "bool",
+        "false",
+        "with `crop`/`preset`: fail with `not_compliant` when a check of `meta.compliance` fails "
+        "([id-photos.md](id-photos.md#compliance))",
+    ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -124,6 +131,7 @@ class RemoveOptions:
     crop: str | None = None
     preset: str | None = None
     face_required: bool = False
+    strict: bool = False  # with crop/preset: a failing compliance report answers not_compliant
 
     @property
     def output_max_size(self) -> int:

@@ -1,0 +1,1 @@
+"""Demo code (not product): synthetic ID-photo variants and the contact sheet."""
