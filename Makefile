@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_SHIM := node-shim
 
-.PHONY: setup demo test lint format pytest node-test contract bench bench-smoke soak clean
+.PHONY: setup system-deps demo test lint format pytest node-test contract bench bench-smoke soak clean
 
 setup: $(VENV)/.installed models $(NODE_SHIM)/node_modules/.installed
 
@@ -27,7 +27,12 @@ demo: setup
 	node $(NODE_SHIM)/examples/demo.js samples out
 	$(PY) -m pyworker contact-sheet --samples samples --results out --out out/contact-sheet.png
 
-test: setup lint pytest node-test
+# Debian's redis-server (the queue tests start their own on a free port) and
+# chromium (the page test drives it headless); a quick no-op when present.
+system-deps:
+	bash tests/setup/apt-ensure.sh redis-server=redis-server chromium=chromium
+
+test: setup system-deps lint pytest node-test
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -40,7 +45,7 @@ format: $(VENV)/.installed
 pytest: setup
 	$(PY) -m pytest
 
-node-test: setup
+node-test: setup system-deps
 	cd $(NODE_SHIM) && npm test
 
 # Rewrite what derives from the contract tables (node-shim/lib/contract.json, the docs' option, error, exit

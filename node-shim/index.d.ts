@@ -456,3 +456,126 @@ export declare const KNOWN_OPTIONS: readonly string[];
 /** PYWORKER_* variable -> [pool option, kind]. */
 export declare const ENV_VARS: Readonly<Record<string, [keyof PoolOptions, string]>>;
 export declare function sniffMime(bytes: Uint8Array): string | null;
+
+// ---------------------------------------------------------------------------
+// Queue (BullMQ on Redis): lib/queue/, README "Scale-out"
+
+export interface QueueClientOptions {
+  /** redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS), or ioredis options. */
+  redis: string | Record<string, unknown>;
+  /** Queue name; the consumers' --queue. */
+  queue: string;
+  /** Results and inputs stay in Redis this long. Default 3600000 (one hour). */
+  resultTtlMs?: number;
+  /** From enqueue to result; then TimeoutError (a still-waiting job is removed). Default 120000. */
+  jobTimeoutMs?: number;
+  /** Jobs queued and not finished (all producers) beyond which QueueFullError. Default 1000. */
+  maxQueuedJobs?: number;
+  /** Their input bytes beyond which QueueFullError. Default 512 MiB. */
+  maxQueuedBytes?: number;
+  /** Runs of a job that failed for a reason that may pass (worker crashes, start failures). Default 3. */
+  attempts?: number;
+  /** First back-off between runs (doubles). Default 1000. */
+  backoffMs?: number;
+  /** 'original': on failure resolve with the input bytes, marked as a fallback. Default 'throw'. */
+  fallback?: 'throw' | 'original';
+  /** Redis key prefix (BullMQ's and ours). Default 'pyworker'. */
+  prefix?: string;
+}
+
+export interface QueueResult extends RemoveResult {
+  /** "host:pid" of the consumer that ran the job. */
+  consumer?: string;
+  /** BullMQ job id. */
+  jobId?: string;
+}
+
+export declare class QueueClient extends EventEmitter {
+  readonly options: Required<Omit<QueueClientOptions, 'redis' | 'queue'>>;
+  readonly queueName: string;
+  ready(): Promise<void>;
+  remove(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<Buffer>;
+  removeWithMeta(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<QueueResult>;
+  removeBatch(files: BatchFile[], options?: RemoveOptions & { concurrency?: number }): Batch;
+  stats(): Promise<Record<string, number>>;
+  /** Awaited jobs reject with PoolClosedError; connections close. */
+  close(): Promise<void>;
+}
+export declare function createQueueClient(options: QueueClientOptions): QueueClient;
+
+export interface QueueConsumerOptions {
+  redis: string | Record<string, unknown>;
+  queue: string;
+  /** A Pool, or options for the consumer's own pool. */
+  pool?: Pool | PoolOptions;
+  /** Jobs taken at once. Default: the pool's size. */
+  concurrency?: number;
+  /** Job lock, renewed every half of it. Default 10000. */
+  lockDurationMs?: number;
+  /** How often dead consumers' jobs are looked for. Default 5000. */
+  stalledIntervalMs?: number;
+  /** Times a job may lose its consumer and run again. Default 1. */
+  maxStalledCount?: number;
+  prefix?: string;
+}
+export declare class QueueConsumer extends EventEmitter {
+  readonly pool: Pool;
+  readonly name: string;
+  readonly concurrency: number;
+  start(): Promise<this>;
+  stats(): Record<string, unknown>;
+  /** Drains: running jobs finish and are stored; then the own pool closes. */
+  close(options?: { force?: boolean }): Promise<void>;
+}
+export declare function createQueueConsumer(options: QueueConsumerOptions): QueueConsumer;
+
+// ---------------------------------------------------------------------------
+// Batches (lib/batches.js) and their Express routes and page (lib/batch-router.js)
+
+export interface BatchFile {
+  name: string;
+  data: Buffer;
+}
+
+export interface BatchProgress {
+  id: string;
+  total: number;
+  /** Photos finished with a result. */
+  done: number;
+  /** Photos finished with an error. */
+  failed: number;
+  finished: boolean;
+}
+
+export interface BatchProgressEvent extends BatchProgress {
+  index: number;
+  name: string;
+  ok: boolean;
+  error?: { code: string; message: string };
+  meta?: Record<string, unknown>;
+}
+
+export interface BatchItem {
+  index: number;
+  name: string;
+  bytes: number;
+  status: 'queued' | 'done' | 'failed';
+  result: Buffer | null;
+  mime: string | null;
+  meta: Record<string, unknown> | null;
+  error: { code: string; message: string } | null;
+}
+
+export declare class Batch extends EventEmitter {
+  readonly id: string;
+  readonly total: number;
+  done: number;
+  failed: number;
+  readonly items: BatchItem[];
+  /** Resolves when every photo has finished; never rejects (failures are in the items). */
+  readonly finished: Promise<Batch>;
+  progress(): BatchProgress;
+  on(event: 'progress', listener: (e: BatchProgressEvent) => void): this;
+  on(event: 'end', listener: (p: BatchProgress) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}

@@ -33,8 +33,29 @@ function isFallback(result) {
   return /** @type {any} */ (result).fallback === true;
 }
 
+/**
+ * A producer on a BullMQ queue in Redis, with the pool's shape (remove,
+ * removeWithMeta, removeBatch, close). Loaded on first use, so the pool alone
+ * never loads bullmq.
+ * @param {Parameters<typeof import('./lib/queue/client').createQueueClient>[0]} opts
+ */
+function createQueueClient(opts) {
+  return require('./lib/queue/client').createQueueClient(opts);
+}
+
+/**
+ * A consumer: takes jobs from the queue and runs them on a local pool
+ * (what `pyworker-queue-worker` runs). Loaded on first use.
+ * @param {Parameters<typeof import('./lib/queue/consumer').createQueueConsumer>[0]} opts
+ */
+function createQueueConsumer(opts) {
+  return require('./lib/queue/consumer').createQueueConsumer(opts);
+}
+
 module.exports = {
   createPool,
+  createQueueClient,
+  createQueueConsumer,
   Pool,
   removeBackgroundBuffer: defaults.removeBackgroundBuffer,
   removeBackgroundBufferWithMeta: defaults.removeBackgroundBufferWithMeta,

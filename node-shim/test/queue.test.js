@@ -1,0 +1,182 @@
+'use strict';
+
+// The queue on a real redis-server (started here on a free loopback port),
+// with consumers that are real `pyworker-queue-worker` processes, each a
+// "machine" with its own pool of real Python workers.
+//
+// The 40-job test runs the stand-in model (helpers.standInModelHome: same
+// shapes as u2netp, ~1 ms): it tests the queue, not the network; every other
+// part is real.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const IORedis = require('ioredis');
+const { createQueueClient, WorkerError, TimeoutError, QueueFullError } = require('..');
+const { makePng, isPng, pngSize, faultFile, pidAlive, waitFor, childPids, standInModelHome } = require('./helpers');
+const { startRedis } = require('./redis-helper');
+const { startConsumer } = require('./queue-helpers');
+
+describe('queue on a real Redis', () => {
+  let redis;
+  const standIn = standInModelHome();
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis.stop();
+    standIn.cleanup();
+  });
+
+  it('40 jobs, two consumers, one SIGKILLed mid-job: all resolve exactly once with their own sizes; no python left', async (t) => {
+    const fault = faultFile();
+    t.after(() => fault.cleanup());
+    // Short locks so that the dead consumer's jobs come back within ~4 s.
+    const stall = ['--lock-duration-ms', '3000', '--stalled-interval-ms', '1000'];
+    const a = await startConsumer({ redis: redis.url, queue: 'q40', poolSize: 1, concurrency: 2, env: standIn.env, args: stall });
+    const b = await startConsumer({ redis: redis.url, queue: 'q40', poolSize: 1, concurrency: 2, env: { ...standIn.env, PYWORKER_TEST_FAULT_FILE: fault.file }, args: stall });
+    t.after(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
+    const pythons = new Set([...a.ready.workers, ...b.ready.workers]);
+    assert.equal(pythons.size, 2);
+
+    const q = createQueueClient({ redis: redis.url, queue: 'q40' });
+    t.after(() => q.close());
+    await q.ready();
+    // Count every end BullMQ announces: one per job, none twice.
+    const events = new (require('bullmq').QueueEvents)('q40', { connection: { host: '127.0.0.1', port: redis.port }, prefix: 'pyworker' });
+    t.after(() => events.close());
+    await events.waitUntilReady();
+    /** @type {Map<string, number>} */
+    const completedEvents = new Map();
+    events.on('completed', ({ jobId }) => completedEvents.set(jobId, (completedEvents.get(jobId) || 0) + 1));
+
+    // B's first job sleeps 6 s inside its Python worker: B is killed while it runs.
+    fault.arm('slow:6000');
+    const inputs = Array.from({ length: 40 }, (_, i) => ({ width: 90 + i * 3, height: 60 + (i % 7) * 5 }));
+    const settled = inputs.map(() => 0);
+    const results = new Array(40);
+    let done = 0;
+    const all = inputs.map((size, i) =>
+      q.removeWithMeta(makePng(size.width, size.height), { maxSize: 0 }).then(
+        (r) => {
+          settled[i] += 1;
+          results[i] = r;
+          done += 1;
+        },
+        (err) => {
+          settled[i] += 1;
+          results[i] = err;
+          done += 1;
+        },
+      ),
+    );
+    assert.ok(await waitFor(() => !fault.armed() && done >= 5, 60_000), `B claimed its slow job (armed=${fault.armed()}, done=${done})`);
+    assert.ok(done < 40, 'killed mid-way');
+    for (const pid of childPids(b.pid)) pythons.add(pid);
+    b.proc.kill('SIGKILL');
+    assert.equal((await b.exited).signal, 'SIGKILL');
+    await Promise.all(all);
+
+    assert.deepEqual(settled, inputs.map(() => 1), 'each job settled exactly once');
+    for (const [i, r] of results.entries()) {
+      assert.ok(!(r instanceof Error), `job ${i}: ${r && r.message}`);
+      assert.ok(isPng(r.image), `job ${i} is a PNG`);
+      assert.deepEqual(pngSize(r.image), inputs[i], `job ${i}: output size is its own input's`);
+    }
+    assert.ok(await waitFor(() => completedEvents.size === 40, 10_000));
+    assert.ok([...completedEvents.values()].every((n) => n === 1), 'no job completed twice');
+    // The job B died with was run again, by A.
+    const rerun = results.filter((r) => r.attempts >= 2);
+    assert.ok(rerun.length >= 1, `a job ran again after its consumer died (attempts: ${results.map((r) => r.attempts)})`);
+    for (const r of rerun) assert.equal(r.consumer, a.ready.consumer);
+    // At most B's concurrency (2) jobs were in B's hands when it died.
+    assert.ok(rerun.length <= 2, `rerun ${rerun.length}`);
+
+    await q.close();
+    for (const pid of childPids(a.pid)) pythons.add(pid);
+    // SIGTERM drains and exits 0.
+    assert.deepEqual(await a.stop('SIGTERM'), { code: 0, signal: null });
+    const left = await waitFor(() => [...pythons].every((pid) => !pidAlive(pid)), 15_000);
+    assert.ok(left, `python processes left: ${[...pythons].filter(pidAlive)}`);
+    const s = new IORedis(redis.url);
+    t.after(() => s.quit());
+    assert.equal(await s.hlen('pyworker:q40:px:pending'), 0, 'nothing left counted as queued');
+    assert.deepEqual(await s.keys('pyworker:q40:px:out:*'), [], 'results fetched and removed');
+  });
+
+  it('a poison input (its worker dies every time) fails after the bounded attempts; the consumer keeps serving', async (t) => {
+    const fault = faultFile();
+    t.after(() => fault.cleanup());
+    const c = await startConsumer({ redis: redis.url, queue: 'poison', poolSize: 1, env: { ...standIn.env, PYWORKER_TEST_FAULT_FILE: fault.file } });
+    t.after(() => c.stop('SIGKILL'));
+    const q = createQueueClient({ redis: redis.url, queue: 'poison', attempts: 2, backoffMs: 100 });
+    t.after(() => q.close());
+    let crashes = 0;
+    let arming = true;
+    // Re-arm "crash" each time a worker claims it: every run of this job kills its worker.
+    const rearm = (async () => {
+      while (arming) {
+        if (!fault.armed()) {
+          fault.arm('crash');
+          crashes += 1;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const err = await q.remove(makePng(120, 90), { maxSize: 0 }).then(
+      () => null,
+      (e) => e,
+    );
+    arming = false;
+    await rearm;
+    assert.ok(err instanceof WorkerError, String(err));
+    assert.equal(err.code, 'worker_crashed');
+    assert.equal(err.attempts, 2, 'two runs (attempts: 2), each with the pool retry');
+    // 2 runs x (1 try + 1 pool retry) = 4 crashes, the 5th armed fault is unclaimed.
+    assert.equal(crashes, 5);
+    fault.cleanup();
+    assert.equal(c.proc.exitCode, null, 'the consumer is up');
+    const ok = await q.remove(makePng(100, 80), { maxSize: 0 });
+    assert.deepEqual(pngSize(ok), { width: 100, height: 80 });
+    // An input error is final at once: no second run.
+    const bad = await q.removeWithMeta(Buffer.from('not an image at all'), {}).catch((e) => e);
+    assert.equal(bad.code, 'invalid_image');
+    assert.equal(bad.attempts, 1);
+    assert.deepEqual(await c.stop('SIGTERM'), { code: 0, signal: null });
+  });
+
+  it('queue limits: QueueFullError by jobs and by bytes; a per-job timeout removes the waiting job; inputs have the TTL', async (t) => {
+    // No consumer on this queue: jobs wait.
+    const q = createQueueClient({ redis: redis.url, queue: 'limits', maxQueuedJobs: 2, maxQueuedBytes: 50_000, jobTimeoutMs: 1500, resultTtlMs: 60_000 });
+    t.after(() => q.close());
+    const s = new IORedis(redis.url);
+    t.after(() => s.quit());
+    const img = makePng(100, 100);
+    const first = q.remove(img).catch((e) => e);
+    const second = q.remove(img).catch((e) => e);
+    assert.ok(await waitFor(async () => (await q.stats()).queuedJobs === 2));
+    const full = await q.remove(img).catch((e) => e);
+    assert.ok(full instanceof QueueFullError, String(full));
+    assert.equal(full.code, 'queue_full');
+    assert.match(full.message, /2 jobs not finished \(maxQueuedJobs=2\)/);
+    const keys = await s.keys('pyworker:limits:px:in:*');
+    assert.equal(keys.length, 2);
+    const ttl = await s.pttl(keys[0]);
+    assert.ok(ttl > 50_000 && ttl <= 60_000, `input TTL ${ttl}`);
+    // Both time out (no consumer), are removed from the queue and released.
+    for (const e of [await first, await second]) {
+      assert.ok(e instanceof TimeoutError, String(e));
+      assert.equal(e.timeoutMs, 1500);
+    }
+    assert.ok(await waitFor(async () => (await q.stats()).queuedJobs === 0 && (await q.stats()).waiting === 0));
+    assert.deepEqual(await s.keys('pyworker:limits:px:in:*'), []);
+    // Bytes: one 60 kB input is over 50 kB.
+    const big = Buffer.concat([img, Buffer.alloc(60_000)]);
+    const tooBig = await q.remove(big).catch((e) => e);
+    assert.ok(tooBig instanceof QueueFullError);
+    assert.match(tooBig.message, /maxQueuedBytes=0\.0MB|maxQueuedBytes/);
+    // A bad option is refused before anything is queued.
+    const bad = await q.remove(img, { maxSize: -1 }).catch((e) => e);
+    assert.equal(bad.code, 'bad_request');
+    assert.equal((await q.stats()).queuedJobs, 0);
+  });
+});
