@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_SHIM := node-shim
 
-.PHONY: setup system-deps demo test lint format pytest node-test contract bench bench-smoke soak clean
+.PHONY: setup system-deps screenshot demo test lint format pytest node-test contract bench bench-smoke soak clean
 
 setup: $(VENV)/.installed models $(NODE_SHIM)/node_modules/.installed
 
@@ -31,6 +31,11 @@ demo: setup
 # chromium (the page test drives it headless); a quick no-op when present.
 system-deps:
 	bash tests/setup/apt-ensure.sh redis-server=redis-server chromium=chromium
+
+# The batch page in headless Chromium on a real pool: two samples as ID photos,
+# out/page.png (and the downloaded out/page.zip).
+screenshot: setup system-deps
+	cd $(NODE_SHIM) && node test/page-driver.js ../out/page.png
 
 test: setup system-deps lint pytest node-test
 

@@ -579,3 +579,22 @@ export declare class Batch extends EventEmitter {
   on(event: 'end', listener: (p: BatchProgress) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
+
+export interface BatchRouterOptions {
+  /** Where the photos run: a Pool, or a QueueClient (its consumers on other machines). */
+  remover: { removeWithMeta(image: Buffer, options?: RemoveOptions): Promise<unknown> };
+  /** One uploaded file (a photo or the zip). Default 100 MiB. */
+  maxUploadBytes?: number;
+  /** Photos of one batch. Default 500. */
+  maxFiles?: number;
+  /** Their bytes (a zip's uncompressed). Default 500 MiB. */
+  maxBytes?: number;
+  /** Photos of one batch sent at once. Default 4. */
+  concurrency?: number;
+  /** A finished batch is kept this long. Default one hour. */
+  ttlMs?: number;
+  /** Serve the page at GET /. Default true. */
+  page?: boolean;
+}
+/** Express routes: POST /api/batches, GET /api/batches/:id[/events|/items/:i|/results.zip], and the page at GET /. */
+export declare function createBatchRouter(options: BatchRouterOptions): import('express').Router;

@@ -52,10 +52,20 @@ function createQueueConsumer(opts) {
   return require('./lib/queue/consumer').createQueueConsumer(opts);
 }
 
+/**
+ * Express routes for batches (POST /api/batches, its events, results.zip)
+ * and the page at GET /, on a Pool or a QueueClient. Needs express and multer.
+ * @param {Parameters<typeof import('./lib/batch-router').createBatchRouter>[0]} opts
+ */
+function createBatchRouter(opts) {
+  return require('./lib/batch-router').createBatchRouter(opts);
+}
+
 module.exports = {
   createPool,
   createQueueClient,
   createQueueConsumer,
+  createBatchRouter,
   Pool,
   removeBackgroundBuffer: defaults.removeBackgroundBuffer,
   removeBackgroundBufferWithMeta: defaults.removeBackgroundBufferWithMeta,

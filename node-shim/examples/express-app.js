@@ -9,10 +9,15 @@
  *        -> 200 with the image (Content-Type image/png, image/webp or image/jpeg)
  *        -> 4xx/5xx with {"error": {"code", "message"}}
  *   GET  /health                  pool and worker memory, status OK / WARNING / CRITICAL
+ *   POST /api/batches, GET /api/batches/:id/events, GET /api/batches/:id/results.zip
+ *                                 batches with progress (lib/batch-router.js)
+ *   GET  /                        the page: drop photos, watch them finish, download the zip
  *
  * Copy this file into your backend. Run it alone with
  *   PORT=3000 node examples/express-app.js
- * (pool settings come from PYWORKER_* variables, see the README).
+ * (pool settings come from PYWORKER_* variables, see the README; with
+ * PYWORKER_REDIS_URL and PYWORKER_QUEUE set, batches go to that queue's
+ * consumers instead of the local pool).
  * Needs: npm install express multer
  */
 
@@ -20,6 +25,8 @@ const express = require('express');
 const multer = require('multer');
 const {
   createPool,
+  createQueueClient,
+  createBatchRouter,
   poolOptionsFromEnv,
   WorkerError,
   TimeoutError,
@@ -143,8 +150,9 @@ function health(pool, { warnMb, criticalMb }) {
  * @param {number} [opts.warnMb] health WARNING threshold for a worker's RSS (default 80% of criticalMb)
  * @param {number} [opts.criticalMb] health CRITICAL threshold (default the pool's memoryLimitMb, else 1024)
  * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
+ * @param {{removeWithMeta: Function}} [opts.batchRemover] where batches run: a QueueClient (default: the pool)
  */
-function createApp({ pool, maxUploadBytes = 10 * MiB, criticalMb, warnMb, retryAfterSeconds = 2 }) {
+function createApp({ pool, maxUploadBytes = 10 * MiB, criticalMb, warnMb, retryAfterSeconds = 2, batchRemover }) {
   if (!pool) throw new TypeError('createApp needs {pool}');
   const critical = criticalMb ?? pool.options.memoryLimitMb ?? 1024;
   const thresholds = { criticalMb: critical, warnMb: warnMb ?? Math.round(critical * 0.8) };
@@ -184,6 +192,9 @@ function createApp({ pool, maxUploadBytes = 10 * MiB, criticalMb, warnMb, retryA
     }
   });
 
+  // Batches with progress, and the page at GET /.
+  app.use(createBatchRouter({ remover: batchRemover || pool }));
+
   app.get('/health', (req, res) => {
     const h = health(pool, thresholds);
     res.status(h.status === 'CRITICAL' ? 503 : 200).json(h);
@@ -208,7 +219,8 @@ async function main() {
   const pool = createPool(poolOptionsFromEnv());
   pool.on('error', (err) => console.error(`[pyworker] ${err.message}`));
   pool.on('recycle', (e) => console.error(`[pyworker] worker ${e.pid} recycled (${e.reason})`));
-  const app = createApp({ pool, maxUploadBytes: Number(process.env.MAX_UPLOAD_MB || 10) * MiB });
+  const queue = process.env.PYWORKER_REDIS_URL && process.env.PYWORKER_QUEUE ? createQueueClient({ redis: process.env.PYWORKER_REDIS_URL, queue: process.env.PYWORKER_QUEUE }) : null;
+  const app = createApp({ pool, maxUploadBytes: Number(process.env.MAX_UPLOAD_MB || 10) * MiB, batchRemover: queue || undefined });
   await pool.ready();
   const server = app.listen(port, host, () => console.log(`listening on http://${host}:${port}`));
 
@@ -224,6 +236,7 @@ async function main() {
     hardStop.unref();
     // Stop accepting; requests in progress finish (and their jobs with them).
     await new Promise((resolve) => server.close(resolve));
+    if (queue) await queue.close();
     await pool.close();
     console.log('stopped');
   };

@@ -88,8 +88,8 @@ class QueueClient extends EventEmitter {
       lastEventId: `${Date.now() - 1}-0`,
     });
     this._queue = new Queue(opts.queue, { connection: this._redis, prefix: this.options.prefix });
-    this._events.on('error', (err) => this.emit('error', err));
-    this._queue.on('error', (err) => this.emit('error', err));
+    this._events.on('error', (err) => this._error(err));
+    this._queue.on('error', (err) => this._error(err));
     /** @type {Map<string, Pending>} */
     this._pending = new Map();
     this._closed = false;
@@ -99,6 +99,11 @@ class QueueClient extends EventEmitter {
     this._sweeper.unref();
     this._ready = Promise.all([this._events.waitUntilReady(), this._queue.waitUntilReady()]).then(() => undefined);
     this._ready.catch(() => {});
+  }
+
+  /** Reports an error to 'error' listeners, if any (an unheard 'error' event would crash the process). @param {Error} err */
+  _error(err) {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   /** Resolves once Redis answers. */

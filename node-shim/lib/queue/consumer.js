@@ -56,7 +56,7 @@ class QueueConsumer extends EventEmitter {
       maxStalledCount: opts.maxStalledCount ?? DEFAULTS.maxStalledCount,
       name: this.name,
     });
-    this.worker.on('error', (err) => this.emit('error', err));
+    this.worker.on('error', (err) => this._error(err));
     this.worker.on('completed', (job) => {
       this.counters.completed += 1;
       // The job is finished for good (BullMQ accepted the result under our lock).
@@ -69,14 +69,14 @@ class QueueConsumer extends EventEmitter {
   async start() {
     await this.pool.ready();
     await this.worker.waitUntilReady();
-    this.worker.run().catch((err) => this.emit('error', err));
+    this.worker.run().catch((err) => this._error(err));
     return this;
   }
 
   /** @param {string} id */
   _release(id) {
     const k = this._keys;
-    return Promise.all([this._redis.pyworkerRelease(k.pending, k.pendingBytes, id), this._redis.del(k.input(id))]).catch((err) => this.emit('error', err));
+    return Promise.all([this._redis.pyworkerRelease(k.pending, k.pendingBytes, id), this._redis.del(k.input(id))]).catch((err) => this._error(err));
   }
 
   /** @param {import('bullmq').Job} job */
@@ -128,6 +128,11 @@ class QueueConsumer extends EventEmitter {
       // Runs of this job so far, counting those whose consumer died (BullMQ's attemptsMade counts only failures).
       attempts: Math.max(job.attemptsStarted || 0, job.attemptsMade + 1),
     };
+  }
+
+  /** Reports an error to 'error' listeners, if any (an unheard 'error' event would crash the process). @param {Error} err */
+  _error(err) {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   /** Counters and the pool's stats. */
