@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_SHIM := node-shim
 
-.PHONY: setup system-deps screenshot demo test lint format pytest node-test contract bench bench-smoke soak clean
+.PHONY: setup system-deps screenshot bench-queue demo test lint format pytest node-test contract bench bench-smoke soak clean
 
 setup: $(VENV)/.installed models $(NODE_SHIM)/node_modules/.installed
 
@@ -69,6 +69,10 @@ $(BENCH_STAMP): $(VENV)/.installed requirements.txt bench/requirements.txt
 # Writes bench/results.json, bench/results.png and docs/benchmarks.md; about 13 minutes on 2 cores.
 bench: setup $(BENCH_STAMP)
 	$(PY) bench/run.py
+
+# The queue's figures: throughput with 1 and 2 consumers, overhead per job vs the plain pool (~2 min).
+bench-queue: setup system-deps
+	node bench/queue_bench.js
 
 bench-smoke: setup
 	$(PY) bench/run.py --smoke
