@@ -378,7 +378,7 @@ export type ProtocolErrorCode =
 
 /** Every code with whose fault it is, its HTTP status and origin (generated from pyworker/errors.py). */
 export declare const ERROR_CODES: Readonly<
-  Record<ProtocolErrorCode | ClientErrorCode | 'job_timeout' | 'queue_full' | 'pool_closed' | 'ABORT_ERR', { fault: 'caller' | 'service'; http: number; origin: 'worker' | 'client' }>
+  Record<ProtocolErrorCode | ClientErrorCode | QueueErrorCode | 'job_timeout' | 'queue_full' | 'pool_closed' | 'ABORT_ERR', { fault: 'caller' | 'service'; http: number; origin: 'worker' | 'client' }>
 >;
 
 /** Codes the client adds: the worker process failed. */
@@ -459,6 +459,9 @@ export declare function sniffMime(bytes: Uint8Array): string | null;
 
 // ---------------------------------------------------------------------------
 // Queue (BullMQ on Redis): lib/queue/, README "Scale-out"
+
+/** 'expired' (a WorkerError of the queue client: an input or result no longer in Redis); 'not_found' (batch routes: no such batch). */
+export type QueueErrorCode = 'expired' | 'not_found';
 
 export interface QueueClientOptions {
   /** redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS), or ioredis options. */

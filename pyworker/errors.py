@@ -83,6 +83,23 @@ ERRORS: tuple[Code, ...] = (
     Code("queue_full", "service", 503, "`maxQueue` jobs already wait for a worker", "retry later", "client"),
     Code("pool_closed", "service", 503, "the pool is closing or closed", "use another pool", "client"),
     Code("ABORT_ERR", "caller", 499, "the caller's `signal` aborted the job", "nothing", "client"),
+    # Raised by the queue client (docs/queue.md) and the batch routes.
+    Code(
+        "expired",
+        "service",
+        504,
+        "a queued job's input or result was no longer in Redis (kept `resultTtlMs`, default one hour)",
+        "send it again",
+        "client",
+    ),
+    Code(
+        "not_found",
+        "caller",
+        404,
+        "no batch with that id here (unknown, or expired after `ttlMs`)",
+        "nothing",
+        "client",
+    ),
 )
 
 # The codes a worker may put on the wire.

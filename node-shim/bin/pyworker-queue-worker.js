@@ -10,7 +10,7 @@
 
 const { parseArgs } = require('node:util');
 const { createQueueConsumer } = require('../lib/queue/consumer');
-const { poolOptionsFromEnv } = require('../lib/options');
+const { poolOptionsFromEnv } = require('../lib/settings');
 const { DEFAULTS, describeRedis } = require('../lib/queue/settings');
 
 const USAGE = `usage: pyworker-queue-worker --redis redis://HOST:PORT --queue NAME [--pool-size N] [--concurrency N]

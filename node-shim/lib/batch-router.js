@@ -25,7 +25,8 @@
 
 const path = require('node:path');
 const { runBatch, batchZip, photosFromZip, isZip, BatchStore, BATCH_DEFAULTS } = require('./batches');
-const { parseRequestOptions } = require('./options');
+const { parseRequestOptions } = require('./request-options');
+const { ERROR_CODES } = require('./errors');
 
 const MiB = 1024 * 1024;
 const PUBLIC_DIR = path.join(__dirname, '..', 'public');
@@ -46,7 +47,6 @@ const FIELD_KINDS = {
   model: 'string',
 };
 
-const STATUS_BY_CODE = { bad_request: 400, invalid_image: 400, input_too_large: 413, unsupported_format: 415, not_found: 404, queue_full: 503 };
 
 class HttpError extends Error {
   /** @param {string} code @param {string} message */
@@ -186,7 +186,7 @@ function createBatchRouter(opts) {
       code = err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FILE_COUNT' ? 'input_too_large' : 'bad_request';
       message = `${err.message}${err.field ? ` (field ${err.field})` : ''}`;
     }
-    const status = STATUS_BY_CODE[/** @type {keyof STATUS_BY_CODE} */ (code)] || 500;
+    const status = (ERROR_CODES[code] && ERROR_CODES[code].http) || 500; // declared once, in pyworker/errors.py
     if (status === 500) message = 'internal error';
     res.status(status).json({ error: { code: status === 500 ? 'internal' : code, message } });
   });

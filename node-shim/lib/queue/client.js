@@ -20,7 +20,7 @@
 const { EventEmitter } = require('node:events');
 const { randomUUID } = require('node:crypto');
 const { Queue, QueueEvents, Job } = require('bullmq');
-const { parseRequestOptions } = require('../options');
+const { parseRequestOptions } = require('../request-options');
 const { runBatch } = require('../batches');
 const { sniffMime } = require('../mime');
 const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError } = require('../errors');
@@ -281,7 +281,7 @@ class QueueClient extends EventEmitter {
       this._redis.del(key).catch(() => {}); // fetched once; the TTL covers a producer that died first
       this._release(jobId);
       if (!image) {
-        this._reject(p, new WorkerError(`the result of job ${jobId} is no longer in Redis (kept ${this.options.resultTtlMs} ms)`, { code: 'result_expired' }));
+        this._reject(p, new WorkerError(`the result of job ${jobId} is no longer in Redis (kept ${this.options.resultTtlMs} ms)`, { code: 'expired' }));
         return;
       }
       p.resolve({

@@ -97,7 +97,7 @@ class QueueConsumer extends EventEmitter {
 
     const image = await this._redis.getBuffer(this._keys.input(id));
     if (!image) {
-      return fail({ name: 'WorkerError', code: 'input_expired', message: `the input of job ${id} is no longer in Redis (kept ${data.resultTtlMs} ms)` }, false);
+      return fail({ name: 'WorkerError', code: 'expired', message: `the input of job ${id} is no longer in Redis (kept ${data.resultTtlMs} ms)` }, false);
     }
     /** @type {Record<string, any>} */
     const options = { ...(data.options || {}) };
