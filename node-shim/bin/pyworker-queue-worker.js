@@ -3,7 +3,8 @@
 
 // pyworker-queue-worker: one per machine. Takes jobs from a BullMQ queue on
 // Redis and runs them on this machine's supervised pool. SIGTERM/SIGINT
-// drain (running jobs finish and are stored) and exit 0.
+// drain (running jobs finish and are stored) and exit 0; a second signal stops
+// at once (exit 1; the jobs in hand run again on another consumer).
 //
 // Pool settings come from the PYWORKER_* environment variables (README),
 // --pool-size overriding PYWORKER_POOL_SIZE.
@@ -91,7 +92,12 @@ async function main() {
   let stopping = false;
   /** @param {string} signal */
   const stop = async (signal) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: do not wait for the jobs in hand (they run again elsewhere, as after a crash).
+      log({ level: 'warn', event: 'forced_stop', signal });
+      consumer.pool.close({ force: true }).finally(() => process.exit(1));
+      return;
+    }
     stopping = true;
     log({ level: 'info', event: 'draining', signal });
     try {

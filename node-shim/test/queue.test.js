@@ -180,3 +180,22 @@ describe('queue on a real Redis', () => {
     assert.equal((await q.stats()).queuedJobs, 0);
   });
 });
+
+describe('queue without its Redis', () => {
+  it('a consumer and a client whose Redis went away still close (SIGTERM exits 0, no python left)', async (t) => {
+    const redis = await startRedis();
+    const standIn = standInModelHome();
+    t.after(() => standIn.cleanup());
+    const c = await startConsumer({ redis: redis.url, queue: 'gone', poolSize: 1, env: standIn.env });
+    t.after(() => c.stop('SIGKILL'));
+    const q = createQueueClient({ redis: redis.url, queue: 'gone' });
+    assert.deepEqual(pngSize(await q.remove(makePng(100, 80), { maxSize: 0 })), { width: 100, height: 80 });
+    const pythons = [...c.ready.workers, ...childPids(c.pid)];
+    await redis.stop();
+    const t0 = Date.now();
+    await q.close();
+    assert.deepEqual(await c.stop('SIGTERM'), { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < 30_000, `closed in ${Date.now() - t0} ms`);
+    assert.ok(await waitFor(() => pythons.every((pid) => !pidAlive(pid)), 15_000));
+  });
+});

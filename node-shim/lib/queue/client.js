@@ -24,7 +24,7 @@ const { parseRequestOptions } = require('../request-options');
 const { runBatch } = require('../batches');
 const { sniffMime } = require('../mime');
 const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError } = require('../errors');
-const { DEFAULTS, keys, connect, connectionOptions, decodeError, MiB } = require('./settings');
+const { DEFAULTS, keys, connect, connectionOptions, decodeError, within, MiB } = require('./settings');
 
 /** Client-only options: acted on here, never sent to a consumer. */
 const LOCAL_OPTIONS = new Set(['signal', 'fallback', 'timeoutMs']);
@@ -353,8 +353,10 @@ class QueueClient extends EventEmitter {
     clearInterval(this._sweeper);
     const err = new PoolClosedError('the queue client was closed before the job finished');
     for (const p of [...this._pending.values()]) if (this._finish(p)) this._reject(p, err);
-    await Promise.allSettled([this._events.close(), this._queue.close()]);
-    await this._redis.quit().catch(() => this._redis.disconnect());
+    await within(Promise.allSettled([this._events.close(), this._queue.close()]), DEFAULTS.closeTimeoutMs);
+    if (!(await within(this._redis.quit(), DEFAULTS.closeTimeoutMs))) this._redis.disconnect();
+    // A Redis that is gone: BullMQ's own connections stop retrying too.
+    for (const c of [this._events, this._queue]) c.disconnect().catch(() => {});
   }
 }
 

@@ -13,7 +13,7 @@ const { EventEmitter } = require('node:events');
 const { Worker, UnrecoverableError } = require('bullmq');
 const { createPool, Pool } = require('../pool');
 const { TimeoutError } = require('../errors');
-const { DEFAULTS, keys, connect, connectionOptions, encodeError } = require('./settings');
+const { DEFAULTS, keys, connect, connectionOptions, encodeError, within } = require('./settings');
 
 /**
  * @param {object} opts
@@ -135,6 +135,15 @@ class QueueConsumer extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
+  /** Resolves when this consumer's pool has no job queued or running. */
+  async _idle() {
+    for (;;) {
+      const s = this.pool.stats();
+      if (s.queued === 0 && s.running === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Counters and the pool's stats. */
   stats() {
     return { consumer: this.name, queue: this.queueName, concurrency: this.concurrency, ...this.counters, pool: this.pool.stats() };
@@ -148,9 +157,13 @@ class QueueConsumer extends EventEmitter {
   close(opts = {}) {
     if (!this._closing) {
       this._closing = (async () => {
-        await this.worker.close(Boolean(opts.force));
+        // With Redis gone, BullMQ's close waits on its connections forever: the
+        // jobs in hand still finish (the pool drains below), the Redis side is cut.
+        const closing = this.worker.close(Boolean(opts.force));
+        await Promise.race([closing, this._idle()]);
+        if (!(await within(closing, DEFAULTS.closeTimeoutMs))) this.worker.disconnect().catch(() => {});
         if (this._ownPool) await this.pool.close(opts);
-        await this._redis.quit().catch(() => this._redis.disconnect());
+        if (!(await within(this._redis.quit(), DEFAULTS.closeTimeoutMs))) this._redis.disconnect();
       })();
     }
     return this._closing;

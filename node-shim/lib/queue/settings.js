@@ -40,6 +40,9 @@ const DEFAULTS = Object.freeze({
   // bytes; beyond either, remove() rejects at once with QueueFullError.
   maxQueuedJobs: 1000,
   maxQueuedBytes: 512 * MiB,
+  // close() waits this long for Redis (a consumer: after its jobs drained)
+  // before dropping the connections: a Redis that is gone must not hang a shutdown.
+  closeTimeoutMs: 5_000,
   // Key prefix of BullMQ's keys and ours.
   prefix: 'pyworker',
 });
@@ -127,6 +130,25 @@ function describeRedis(redis) {
   return `redis://${redis.host || '127.0.0.1'}:${redis.port || 6379}`;
 }
 
+/**
+ * True once `promise` settles, false if `ms` pass first (the caller then cuts its connections).
+ * @param {Promise<unknown>} promise @param {number} ms
+ * @returns {Promise<boolean>}
+ */
+function within(promise, ms) {
+  /** @type {NodeJS.Timeout|undefined} */
+  let t;
+  const timeout = new Promise((resolve) => {
+    t = setTimeout(() => resolve(false), ms);
+    t.unref();
+  });
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  return Promise.race([settled, timeout]).finally(() => clearTimeout(t));
+}
+
 const ERROR_MARK = 'pyworker-error:';
 
 /**
@@ -185,4 +207,4 @@ function decodeError(reason, ctx = {}) {
   }
 }
 
-module.exports = { DEFAULTS, keys, connect, connectionOptions, describeRedis, encodeError, decodeError, MiB };
+module.exports = { DEFAULTS, keys, connect, connectionOptions, describeRedis, encodeError, decodeError, within, MiB };
