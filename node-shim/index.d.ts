@@ -600,4 +600,4 @@ export interface BatchRouterOptions {
   page?: boolean;
 }
 /** Express routes: POST /api/batches, GET /api/batches/:id[/events|/items/:i|/results.zip], and the page at GET /. */
-export declare function createBatchRouter(options: BatchRouterOptions): import('express').Router;
+export declare function createBatchRouter(options: BatchRouterOptions): (req: any, res: any, next: (err?: unknown) => void) => void;

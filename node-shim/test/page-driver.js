@@ -10,7 +10,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { REPO } = require('./helpers');
+const { REPO, PYTHON } = require('./helpers');
 
 /** The flags of the issue: a quiet, sandboxless headless Chromium for CI. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -81,7 +81,7 @@ async function main() {
   const express = require('express');
   const { createPool } = require('..');
   const { createBatchRouter } = require('../lib/batch-router');
-  const pool = createPool({ size: 1 });
+  const pool = createPool({ python: PYTHON, size: 1 });
   const app = express();
   app.use(createBatchRouter({ remover: pool }));
   const server = app.listen(0, '127.0.0.1');
