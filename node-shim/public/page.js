@@ -38,7 +38,7 @@
     return node;
   }
 
-  const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : Array.isArray(v) ? v.map(fmt).join('–') : String(v));
+  const fmt = (v) => (v === null ? 'n/a' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : Array.isArray(v) ? v.map(fmt).join('–') : String(v));
 
   // Compliance (meta.compliance, for preset jobs): each check with its value,
   // accepted range and pass/fail, as an array or an object of checks.
@@ -47,7 +47,7 @@
     return checks.map((k) => {
       const pass = k.pass ?? k.passed ?? k.ok;
       const range = k.range ?? k.accepted ?? (k.min !== undefined || k.max !== undefined ? [k.min ?? '', k.max ?? ''] : undefined);
-      const text = `${k.name ?? k.check ?? 'check'}: ${k.value !== undefined ? fmt(k.value) : ''}${range !== undefined ? ` (accepted ${fmt(range)})` : ''}`;
+      const text = `${k.name ?? k.check ?? 'check'}: ${k.value !== undefined ? fmt(k.value) : ''}${range !== undefined ? ` (accepted ${fmt(range)})` : ''}${k.note ? `, ${k.note}` : ''}`;
       return el('li', { class: pass === true ? 'pass' : pass === false ? 'fail' : 'info', text });
     });
   }
@@ -95,6 +95,7 @@
     if ($('preset').value) body.append('preset', $('preset').value);
     if (!$('transparent').checked) body.append('bgColor', $('bg').value);
     if ($('max-size').value !== '') body.append('maxSize', $('max-size').value);
+    if ($('strict').checked) body.append('strict', 'true');
     $('start').disabled = true;
     let batch;
     try {

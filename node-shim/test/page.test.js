@@ -66,6 +66,11 @@ describe('the page in headless Chromium', () => {
     for (const rep of r.reports) assert.ok(rep.some((line) => /→ 622×800/.test(line)), rep.join(' | '));
     const astronaut = r.reports[r.thumbs.findIndex((x) => x.alt === 'astronaut.jpg')];
     assert.ok(astronaut.some((l) => /^pass: face found/.test(l)), astronaut.join(' | '));
+    // The compliance report of a preset job (meta.compliance): its verdict and each check with its range.
+    for (const rep of r.reports) {
+      assert.ok(rep.some((l) => /^(pass: compliant|fail: not compliant)$/.test(l)), rep.join(' | '));
+      assert.ok(rep.some((l) => /^(pass|fail): head_height: ([\d.]+|n\/a) \(accepted [\d.]+–[\d.]+\)/.test(l)), rep.join(' | '));
+    }
     assert.deepEqual(r.consoleErrors, []);
     assert.ok(fs.statSync(path.join(dir, 'page.png')).size > 10_000, 'a screenshot');
     const zip = readZip(r.zipPath);
