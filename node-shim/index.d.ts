@@ -370,6 +370,7 @@ export type ProtocolErrorCode =
   | 'invalid_image'
   | 'image_too_large'
   | 'image_too_small'
+  | 'image_too_complex'
   | 'input_too_large'
   | 'model_unavailable'
   | 'no_face'

@@ -29,6 +29,7 @@ def _positive_float(text: str) -> float:
 
 def _add_worker_flags(p: argparse.ArgumentParser) -> None:
     from .models.runtime import MEMORY_MODES
+    from .pipeline.decode import Limits
 
     g = p.add_argument_group("worker")
     g.add_argument("--model", default="u2netp", help="model loaded at start and used by default (default: u2netp)")
@@ -49,6 +50,22 @@ def _add_worker_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-input-mb", type=_positive_float, default=10.0, help="largest image file (default: 10)")
     g.add_argument("--max-side", type=int, default=4096, help="largest width or height in pixels (default: 4096)")
     g.add_argument("--min-side", type=int, default=50, help="smallest width or height in pixels (default: 50)")
+    # The cost budget (docs/reliability.md#cost-budget); defaults declared once, in Limits.
+    g.add_argument(
+        "--max-jpeg-scans", type=int, default=Limits.max_jpeg_scans, help="most scans in a JPEG (default: %(default)s)"
+    )
+    g.add_argument(
+        "--max-output-mp",
+        type=_positive_float,
+        default=Limits.max_output_pixels / 1e6,
+        help="largest result in megapixels; WEBP results half of it (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-decode-mb",
+        type=_positive_float,
+        default=Limits.max_decode_bytes / 2**20,
+        help="most memory a full-size decode (WEBP, PNG, HEIC...) may need (default: %(default)s)",
+    )
     g.add_argument(
         "--no-warmup",
         dest="warmup",
@@ -67,7 +84,14 @@ def _config(args: argparse.Namespace):
         memory_mode=args.memory_mode,
         max_models=args.max_models,
         max_frame_bytes=int(getattr(args, "max_frame_mb", 32) * 1024 * 1024),
-        limits=Limits(int(args.max_input_mb * 1024 * 1024), args.max_side, args.min_side),
+        limits=Limits(
+            int(args.max_input_mb * 1024 * 1024),
+            args.max_side,
+            args.min_side,
+            max_jpeg_scans=args.max_jpeg_scans,
+            max_output_pixels=int(args.max_output_mp * 1_000_000),
+            max_decode_bytes=int(args.max_decode_mb * 2**20),
+        ),
         max_rss_mb=getattr(args, "max_rss_mb", None),
         warmup=args.warmup,
     )

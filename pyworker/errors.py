@@ -23,7 +23,14 @@ class Code:
 
 
 ERRORS: tuple[Code, ...] = (
-    Code("bad_frame", "caller", 400, "the payload is not a MessagePack map", "can't be retried as is"),
+    Code(
+        "bad_frame",
+        "caller",
+        400,
+        "the payload is not a MessagePack map, or holds more than 4,096 objects, a string over 4 KiB "
+        "or a bin over the frame limit",
+        "can't be retried as is",
+    ),
     Code("frame_too_large", "caller", 413, "`N` > `--max-frame-mb`", "can't be retried as is"),
     Code(
         "bad_request",
@@ -37,7 +44,8 @@ ERRORS: tuple[Code, ...] = (
         "unsupported_format",
         "caller",
         415,
-        'the image is readable but not JPEG/MPO, PNG, WEBP or BMP ("Unsupported image format: GIF")',
+        "the bytes are a known format other than JPEG/MPO, PNG, WEBP, BMP, HEIC/HEIF or AVIF: GIF, TIFF, PDF, "
+        'SVG (however long its prolog), other markup, JPEG XL, MP4, ICO ("Unsupported image format: GIF")',
         "send another format",
     ),
     Code(
@@ -51,8 +59,17 @@ ERRORS: tuple[Code, ...] = (
         "image_too_large",
         "caller",
         413,
-        "width or height above `--max-side` (4096), or a decompression bomb",
+        "width or height above `--max-side` (4096), a decompression bomb, or a full-size decode (every format "
+        "but JPEG, which decodes scaled) needing more than `--max-decode-mb` (192: a WEBP needs 16 bytes a "
+        "pixel, so at most 12 MP)",
         "send a smaller image",
+    ),
+    Code(
+        "image_too_complex",
+        "caller",
+        422,
+        "a JPEG with more than `--max-jpeg-scans` (100) scans: each scan re-walks every block",
+        "re-save the image as an ordinary JPEG",
     ),
     Code("image_too_small", "caller", 400, "width or height below `--min-side` (50)", "send a larger image"),
     Code("input_too_large", "caller", 413, "the image bytes exceed `--max-input-mb` (10 MiB)", "send a smaller file"),
@@ -141,3 +158,20 @@ def format_mb(n_bytes: float) -> str:
     """12.5MB, 10MB: the figure style used in every size message."""
     mb = n_bytes / (1024 * 1024)
     return f"{mb:.1f}MB" if mb % 1 else f"{mb:.0f}MB"
+
+
+ECHO_CHARS = 80
+
+
+def echo(value: object) -> str:
+    """repr(value) cut to ECHO_CHARS: an error names what it got without echoing a 30 MB string back.
+
+    Containers are described, not walked: repr() of a million-element list would cost what we refuse.
+    """
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > 8:
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > ECHO_CHARS:
+        value = value[:ECHO_CHARS]
+        return repr(value)[: ECHO_CHARS + 2] + f"... ({type(value).__name__}, cut)"
+    text = repr(value)
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "... (cut)"

@@ -18,11 +18,16 @@ HEADER = struct.Struct(">I")
 CHUNK_SIZE = 256 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass
 class Frame:
     """One complete payload, still undecoded."""
 
     payload: bytes | bytearray
+
+    def take(self) -> bytes | bytearray:
+        """The payload, released: once decoded, a 30 MB frame must not outlive its message."""
+        payload, self.payload = self.payload, b""
+        return payload
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,11 @@ class FrameReader:
         """True when the stream stopped inside a frame (or inside a dropped one)."""
         return bool(self._header) or self._body is not None or self._skip > 0
 
+    def _take_body(self) -> bytearray:
+        body, self._body = self._body, None
+        assert body is not None
+        return body
+
     def feed(self, chunk: bytes) -> Iterator[Event]:
         view = memoryview(chunk)
         pos, size = 0, len(view)
@@ -84,8 +94,9 @@ class FrameReader:
                 self._filled += take
                 pos += take
                 if self._filled == len(self._body):
-                    body, self._body = self._body, None
-                    yield Frame(body)
+                    # No local keeps the payload: while the consumer handles it, this generator is
+                    # suspended here, and a name bound here would pin the buffer until it resumes.
+                    yield Frame(self._take_body())
 
 
 def encode_frame(message: dict[str, Any]) -> bytes:
@@ -93,9 +104,84 @@ def encode_frame(message: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def decode_payload(payload: bytes | bytearray) -> Any:
-    """Decode one payload; raises ValueError for anything that is not exactly one msgpack object."""
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What one payload may unpack to. A request is ~30 objects; 33 million empty arrays fit in 32 MiB
+    and cost Python 2.5 GB and 10 s, so objects are counted before anything is built."""
+
+    max_objects: int = 4096  # every value, key and container, nested ones included
+    max_str_bytes: int = 4096  # op, option values, model and preset names are short
+    max_bin_bytes: int = 32 * 1024 * 1024  # the image: the frame limit bounds it anyway
+
+
+# Type byte -> (bytes of a length field that follows, or of the fixed body; kind). Kinds: "a" array,
+# "m" map, "s" length-prefixed body (str/bin), "e" ext (length, then 1 type byte, then body), "f" fixed.
+_HEADS: dict[int, tuple[int, str]] = {
+    0xC0: (0, "f"), 0xC2: (0, "f"), 0xC3: (0, "f"),
+    0xC4: (1, "s"), 0xC5: (2, "s"), 0xC6: (4, "s"),
+    0xC7: (1, "e"), 0xC8: (2, "e"), 0xC9: (4, "e"),
+    0xCA: (4, "f"), 0xCB: (8, "f"), 0xCC: (1, "f"), 0xCD: (2, "f"), 0xCE: (4, "f"), 0xCF: (8, "f"),
+    0xD0: (1, "f"), 0xD1: (2, "f"), 0xD2: (4, "f"), 0xD3: (8, "f"),
+    0xD4: (2, "f"), 0xD5: (3, "f"), 0xD6: (5, "f"), 0xD7: (9, "f"), 0xD8: (17, "f"),
+    0xD9: (1, "s"), 0xDA: (2, "s"), 0xDB: (4, "s"),
+    0xDC: (2, "a"), 0xDD: (4, "a"), 0xDE: (2, "m"), 0xDF: (4, "m"),
+}  # fmt: skip
+
+
+def count_objects(payload: bytes | bytearray, limit: int) -> int:
+    """Walk the msgpack headers (bodies are skipped, nothing is built) and count the objects, up to limit.
+
+    Raises ValueError past `limit`. A malformed or truncated payload just ends the walk: the
+    decoder reports it properly.
+    """
+    view = memoryview(payload)
+    pos, size, pending, seen = 0, len(view), 1, 0
+    while pending and pos < size:
+        pending -= 1
+        seen += 1
+        if seen > limit:
+            raise ValueError(f"frame holds more than {limit} msgpack objects (the maximum)")
+        t = view[pos]
+        pos += 1
+        if t <= 0x7F or t >= 0xE0:  # fixint
+            continue
+        if t <= 0x8F:  # fixmap
+            pending += 2 * (t & 0x0F)
+        elif t <= 0x9F:  # fixarray
+            pending += t & 0x0F
+        elif t <= 0xBF:  # fixstr
+            pos += t & 0x1F
+        else:
+            n, kind = _HEADS.get(t, (0, "f"))
+            if kind == "f":
+                pos += n
+                continue
+            length = int.from_bytes(view[pos : pos + n], "big")
+            pos += n
+            if kind == "a":
+                pending += length
+            elif kind == "m":
+                pending += 2 * length
+            else:
+                pos += length + (1 if kind == "e" else 0)
+    return seen
+
+
+def decode_payload(payload: bytes | bytearray, limits: DecodeLimits | None = None) -> Any:
+    """Decode one payload; raises ValueError for anything that is not exactly one msgpack object,
+    or that holds more objects or longer strings than `limits` allow."""
+    limits = limits or DecodeLimits()
+    count_objects(payload, limits.max_objects)
     try:
-        return msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        return msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=False,
+            max_str_len=limits.max_str_bytes,
+            max_bin_len=limits.max_bin_bytes,
+            max_array_len=limits.max_objects,
+            max_map_len=limits.max_objects,
+            max_ext_len=limits.max_str_bytes,
+        )
     except Exception as exc:  # msgpack raises several unrelated types
         raise ValueError(str(exc) or type(exc).__name__) from exc

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from . import PROTOCOL_VERSION, __version__, faults, logs, memory
-from .errors import EXIT, WorkerError, format_mb
-from .framing import CHUNK_SIZE, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
+from .errors import EXIT, WorkerError, echo, format_mb
+from .framing import CHUNK_SIZE, DecodeLimits, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
 from .models import SessionCache
 from .models.store import available_models
 from .pipeline import remove
@@ -22,6 +22,7 @@ from .pipeline.decode import Limits
 from .pipeline.options import parse_options
 
 OPS = ("remove", "ping", "stats", "shutdown")
+HEAVY_FRAME = 64 * 1024  # after a frame this large (or a remove), give the memory back and check --max-rss-mb
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,13 @@ class Server:
             "max_input_mb": limits.max_input_bytes / (1024 * 1024),
             "max_pixels_side": limits.max_side,
             "min_pixels_side": limits.min_side,
+            "max_jpeg_scans": limits.max_jpeg_scans,
+            "max_output_mp": limits.max_output_pixels / 1e6,
+            "max_decode_mb": limits.max_decode_bytes / 2**20,
             "max_frame_mb": config.max_frame_bytes / (1024 * 1024),
             "max_rss_mb": config.max_rss_mb,
         }
+        self.decode_limits = DecodeLimits(max_bin_bytes=config.max_frame_bytes)
 
     # ---- output -------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
@@ -150,7 +155,28 @@ class Server:
 
     # ---- requests -----------------------------------------------------------
     def handle(self, event: Frame | OversizedFrame) -> tuple[dict[str, Any] | None, int | None]:
-        """One frame -> (its reply, an exit code when the worker must stop after it)."""
+        """One frame -> (its reply, an exit code when the worker must stop after it).
+
+        Every op, not only remove, hands memory back after a large frame and obeys --max-rss-mb:
+        a 30 MB frame of garbage costs as much as an image to unpack.
+        """
+        heavy = isinstance(event, Frame) and len(event.payload) > HEAVY_FRAME
+        jobs = self.jobs
+        reply, exit_code = self._dispatch(event)
+        if reply is None:
+            return reply, exit_code
+        if heavy and self.jobs == jobs:  # a remove job (self.jobs moved) has done this already
+            gc.collect()
+            memory.trim()
+            reply["stats"] = self.stats()
+        limit = self.config.max_rss_mb
+        if exit_code is None and limit is not None and reply["stats"]["rss_mb"] > limit:
+            reply["retiring"] = True
+            logs.log("warning", "retiring", rss_mb=reply["stats"]["rss_mb"], max_rss_mb=limit, jobs=self.jobs)
+            return reply, EXIT["retired"]
+        return reply, exit_code
+
+    def _dispatch(self, event: Frame | OversizedFrame) -> tuple[dict[str, Any] | None, int | None]:
         if isinstance(event, OversizedFrame):
             logs.log("warning", "frame_too_large", bytes=event.length)
             msg = (
@@ -158,17 +184,22 @@ class Server:
                 f"({format_mb(self.config.max_frame_bytes)}); its bytes were skipped"
             )
             return self._error(None, WorkerError("frame_too_large", msg)), None
+        payload = event.take()
         try:
-            message = decode_payload(event.payload)
+            message = decode_payload(payload, self.decode_limits)
         except ValueError as exc:
-            logs.log("warning", "bad_frame", bytes=len(event.payload), reason=str(exc))
+            logs.log("warning", "bad_frame", bytes=len(payload), reason=str(exc))
             return self._error(None, WorkerError("bad_frame", f"Frame is not valid msgpack: {exc}")), None
+        del payload  # the message holds its own copies of the values
         if not isinstance(message, dict):
             kind = type(message).__name__
             return self._error(None, WorkerError("bad_frame", f"Frame must hold a msgpack map, got {kind}")), None
         req_id = message.get("id")
         if not isinstance(req_id, int) or isinstance(req_id, bool):
-            return self._error(req_id, WorkerError("bad_request", f"'id' must be an integer, got {req_id!r}")), None
+            # Echoed only when short: a reply must not carry a 30 MB value back; else id null, matched by order.
+            shown = req_id if isinstance(req_id, (str, float, bool)) and len(str(req_id)) <= 80 else None
+            err = WorkerError("bad_request", f"'id' must be an integer, got {echo(req_id)}")
+            return self._error(shown, err), None
         op = message.get("op")
         if op == "remove":
             return self._remove(req_id, message)
@@ -186,7 +217,7 @@ class Server:
         if op == "shutdown":
             logs.log("info", "shutdown", jobs=self.jobs)
             return {"id": req_id, "ok": True, "stats": self.stats()}, EXIT["ok"]
-        return self._error(req_id, WorkerError("unknown_op", f"Unknown op {op!r}; ops: {', '.join(OPS)}")), None
+        return self._error(req_id, WorkerError("unknown_op", f"Unknown op {echo(op)}; ops: {', '.join(OPS)}")), None
 
     def _remove(self, req_id: int, message: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
         self.jobs += 1
@@ -241,9 +272,4 @@ class Server:
             )
         else:
             logs.log("info", "job_failed", job=req_id, error=reply["error"], ms=elapsed, rss_mb=stats["rss_mb"])
-        limit = self.config.max_rss_mb
-        if limit is not None and stats["rss_mb"] > limit:
-            reply["retiring"] = True
-            logs.log("warning", "retiring", rss_mb=stats["rss_mb"], max_rss_mb=limit, jobs=self.jobs)
-            return reply, EXIT["retired"]
         return reply, None

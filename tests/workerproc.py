@@ -22,10 +22,12 @@ def frame(message: Any) -> bytes:
 
 
 class WorkerProcess:
-    def __init__(self, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> None:
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True, cwd: Path = REPO
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pyworker", *args],
-            cwd=REPO,
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -114,3 +116,9 @@ class WorkerProcess:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
+
+
+def reset_peak(pid: int) -> None:
+    """Reset a process's VmHWM to its current RSS (Linux >= 4.0): the next peak read is what came after."""
+    with open(f"/proc/{pid}/clear_refs", "w") as fh:
+        fh.write("5")

@@ -6,6 +6,7 @@ converted to input-image pixels once, for meta, at the end.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +47,33 @@ class _Clock:
         return self.ms
 
 
-def fit(size: tuple[int, int], max_size: int) -> tuple[int, int]:
-    """Scale down (never up) so the longest side is at most max_size; 0 keeps the size."""
+def shrink(size: tuple[int, int], max_size: int, max_pixels: int) -> float:
+    """The factor (<= 1) that brings `size` to a longest side <= max_size (0: any) and <= max_pixels pixels."""
     w, h = size
-    if max_size <= 0 or max(w, h) <= max_size:
+    scale = 1.0
+    if max_size > 0 and max(w, h) > max_size:
+        scale = max_size / max(w, h)
+    if w * h * scale * scale > max_pixels:
+        scale = min(scale, math.sqrt(max_pixels / (w * h)))
+    return scale
+
+
+def fit(size: tuple[int, int], max_size: int, max_pixels: int = 1 << 62) -> tuple[int, int]:
+    """Scale down (never up) so the longest side is at most max_size (0: any) and the area at most max_pixels."""
+    scale = shrink(size, max_size, max_pixels)
+    if scale >= 1:
         return size
-    scale = max_size / max(w, h)
-    return max(1, round(w * scale)), max(1, round(h * scale))
+    w, h = size
+    out = max(1, round(w * scale)), max(1, round(h * scale))
+    if out[0] * out[1] > max_pixels:  # rounding up may overshoot the cap by a row: round down instead
+        out = max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
+    return out
+
+
+def output_pixel_cap(opts: RemoveOptions, limits: Limits) -> int:
+    """Largest result for the job's format: libwebp's encoder needs ~15 bytes a pixel (PNG/JPEG ~5), so half."""
+    fmt = "png" if opts.only_mask else opts.format
+    return limits.max_output_pixels // 2 if fmt == "webp" else limits.max_output_pixels
 
 
 def _scaled(box: Box | None, scale: float) -> list[int] | None:
@@ -81,12 +102,15 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     decoded = load_scaled(img, max(target, model.input_size) if target else 0)
     del img
     rgb, alpha = decoded.rgb, decoded.alpha
+    input_size = decoded.input_size
+    del decoded  # each resize below rebinds rgb: the full-size picture must not outlive it
     work_size = rgb.size
     clock.lap("decode")
 
     small_mask = model.predict(rgb)
     clock.lap("infer")
 
+    cap = output_pixel_cap(opts, limits)
     framed: idphoto.Framed | None = None
     crop_box: Box | None = None  # in working coordinates (straightened ones when meta.roll_deg != 0)
     crop_mode = "none"
@@ -94,11 +118,12 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
         full_mask = small_mask.resize(work_size, LANCZOS)
         framed = idphoto.frame(rgb, full_mask, alpha, opts, preset)
         rgb, full_mask, alpha = framed.rgb, framed.mask, framed.alpha
-        crop_box, crop_mode, out_size = framed.crop_box, framed.mode, framed.out_size
+        crop_box, crop_mode = framed.crop_box, framed.mode
+        out_size = fit(framed.out_size, 0, cap)
         mask = _crop_resize(full_mask, crop_box, out_size)
         del full_mask
     else:
-        out_size = fit(work_size, opts.output_max_size)
+        out_size = fit(work_size, opts.output_max_size, cap)
         mask = small_mask.resize(out_size, LANCZOS)
     rgb = _crop_resize(rgb, crop_box, out_size)
     alpha = _crop_resize(alpha, crop_box, out_size)
@@ -109,28 +134,39 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
         box = subject_box(mask)
         if box is not None:
             box = pad_box(box, opts.padding)
+            # The padded box obeys max_size and the pixel cap like any result: past them, shrink the
+            # picture first and cut the shrunk box, so a wide margin never exists at full size.
+            scale = shrink((box[2] - box[0], box[3] - box[1]), opts.output_max_size, cap)
+            if scale < 1:
+                small = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+                rgb, mask = rgb.resize(small, LANCZOS), mask.resize(small, LANCZOS)
+                alpha = alpha.resize(small, LANCZOS) if alpha is not None else None
+                left, top = math.floor(box[0] * scale), math.floor(box[1] * scale)
+                bound = fit((box[2] - box[0], box[3] - box[1]), opts.output_max_size, cap)
+                box = (left, top, left + bound[0], top + bound[1])
+            to_work = work_size[0] / rgb.width
             rgb, mask = rgb.crop(box), mask.crop(box)
             alpha = alpha.crop(box) if alpha is not None else None
-            to_work = work_size[0] / out_size[0]
             crop_box = tuple(round(v * to_work) for v in box)  # type: ignore[assignment]
             crop_mode = "trim"
     composed = compose(rgb, mask, alpha, opts)
     report = idphoto.compliance(framed, composed, opts.bg_color) if framed is not None else None
     if report is not None and opts.strict and not report["passed"]:
         raise WorkerError("not_compliant", f"{report['preset']}: {idphoto.failing_summary(report)}")
+    del rgb, mask, alpha  # the encoder's buffers (~15 bytes a pixel for WEBP) come next
     clock.lap("post")
 
     body, mime = encode(composed, opts)
     clock.lap("encode")
-    to_input = decoded.input_size[0] / work_size[0]
+    to_input = input_size[0] / work_size[0]
     return Result(
         image=body,
         mime=mime,
         meta={
             "width": composed.size[0],
             "height": composed.size[1],
-            "input_width": decoded.input_size[0],
-            "input_height": decoded.input_size[1],
+            "input_width": input_size[0],
+            "input_height": input_size[1],
             "model": model_name,
             "crop_mode": crop_mode,
             "crop_box": _scaled(crop_box, to_input),

@@ -13,12 +13,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, features
 
 from ..errors import WorkerError, format_mb
+from . import colour
 
-ACCEPTED = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}
-ACCEPTED_TEXT = "JPEG, PNG, WEBP or BMP"
+ACCEPTED = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "HEIF", "AVIF"}
+ACCEPTED_TEXT = "JPEG, PNG, WEBP, BMP, HEIC or AVIF"
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _TRANSPOSE = {  # EXIF orientation -> the transpose that makes it upright (as ImageOps.exif_transpose)
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -29,13 +30,43 @@ _TRANSPOSE = {  # EXIF orientation -> the transpose that makes it upright (as Im
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+# ISO media (ftyp) brands: the major brand and the compatible ones name what the file holds.
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"MiHE", b"MiHB", b"MiHA"}
+# Peak bytes per pixel of a full-size decode, measured (tests/test_bad_inputs.py checks WEBP's):
+# libwebp's animation decoder keeps two RGBA canvases, then Pillow copies the frame twice.
+DECODE_BYTES_PER_PIXEL = {"WEBP": 16, "HEIF": 6, "AVIF": 6}
+_DEFAULT_BYTES_PER_PIXEL = 4  # PNG, BMP: the RGBA image itself
+_HEIF_MAJOR = {
+    b"heic",
+    b"heix",
+    b"heim",
+    b"heis",
+    b"hevc",
+    b"hevx",
+    b"hevm",
+    b"hevs",
+    b"mif1",
+    b"msf1",
+}  # pillow-heif's
+_MARKUP_SCAN = 64 * 1024  # how far into a markup file to look for <svg: XML prologs and comments can be long
 
 
 @dataclass(frozen=True)
 class Limits:
+    """What one job may cost; defaults sized for a 512 MB host (docs/reliability.md#cost-budget)."""
+
     max_input_bytes: int = 10 * 1024 * 1024
     max_side: int = 4096
     min_side: int = 50
+    # A progressive JPEG's decode time is (scans x pixels): libjpeg walks every block once per scan.
+    # Encoders write 6-12 scans (mozjpeg's optimised ones up to ~30); 100 bounds a 4096 px decode to ~0.1-0.2 s.
+    max_jpeg_scans: int = 100
+    # The result's width x height: about 4096 x 4096, what --max-side lets in; an RGBA copy is 64 MB.
+    max_output_pixels: int = 16_800_000
+    # What decoding at full size may allocate, for the formats that cannot decode scaled (all but JPEG).
+    # 192 MB lets in a 12 MP WEBP (4000x3000) and any PNG, BMP, HEIC or AVIF up to --max-side.
+    max_decode_bytes: int = 192 * 1024 * 1024
 
 
 @dataclass
@@ -46,26 +77,66 @@ class Decoded:
     format: str
 
 
-def _sniff_unsupported(data: bytes) -> str | None:
-    """Name formats Pillow can't open, so the client hears 'SVG', not 'not an image'."""
+def _ftyp_brands(head: bytes) -> set[bytes]:
+    """The major and compatible brands of an ISO media file's first box (HEIF, AVIF, MP4...)."""
+    size = int.from_bytes(head[:4], "big")
+    end = min(max(size, 16), len(head))
+    return {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
+
+
+def sniff(data: bytes) -> str | None:
+    """The format the magic numbers announce, for the formats Pillow cannot open or that need a plugin."""
     head = data[:1024]
-    if head.startswith((b"GIF87a", b"GIF89a")):
+    if head.startswith(b"GIF8"):  # GIF87a, GIF89a, and versions with a junk byte Pillow won't open
         return "GIF"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "TIFF"
     if head.startswith(b"%PDF"):
         return "PDF"
+    if head.startswith(b"\xff\x0a") or head.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
+        return "JPEG XL"
     if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
+        brands = _ftyp_brands(head)
+        if brands & _AVIF_BRANDS:
             return "AVIF"
-        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
+        if brands & _HEIC_BRANDS:
             return "HEIC"
+        return "ISO media (MP4/MOV)"
     # Markup: an XML prolog, a doctype or a comment may come first, and editors often write a BOM.
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    if text.startswith(b"<") and b"<svg" in text:
-        return "SVG"
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<"):
+        window = data[:_MARKUP_SCAN].lower()
+        return "SVG" if b"<svg" in window else "markup (XML/HTML)"
     return None
+
+
+def _heif_plugin() -> bool:
+    """Register pillow-heif's HEIC opener on first use (its libheif costs ~15 MB; only phones' photos need it)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    if not getattr(_heif_plugin, "done", False):
+        pillow_heif.register_heif_opener(thumbnails=False)
+        _heif_plugin.done = True  # type: ignore[attr-defined]
+    return True
+
+
+def _supported(named: str) -> bool:
+    if named == "HEIC":
+        return _heif_plugin()
+    if named == "AVIF":
+        return bool(features.check("avif"))
+    return False
+
+
+def jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers in a JPEG: an upper bound of the scans libjpeg will run, in one C-speed pass.
+
+    Entropy-coded data stuffs every 0xFF with 0x00, so 0xFFDA appears only as a marker (or inside an
+    embedded thumbnail, whose few scans count too: the bound stays an upper one).
+    """
+    return data.count(b"\xff\xda")
 
 
 def _bomb_message(data: bytes, limits: Limits, exc: Exception) -> str:
@@ -94,9 +165,13 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
             "input_too_large",
             f"File size ({format_mb(len(data))}) exceeds maximum ({format_mb(limits.max_input_bytes)})",
         )
-    named = _sniff_unsupported(data)
-    if named:
+    named = sniff(data)
+    if named and not _supported(named):
         raise WorkerError("unsupported_format", f"Unsupported image format: {named}; send {ACCEPTED_TEXT}")
+    if named == "HEIC" and data[8:12] not in _HEIF_MAJOR:
+        # pillow-heif accepts only some major brands; Apple's MiHE/MiHB files say HEIC in their
+        # compatible brands. libheif reads the boxes, not the brand: present the generic one.
+        data = data[:8] + b"mif1" + data[12:]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -104,6 +179,8 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise WorkerError("image_too_large", _bomb_message(data, limits, exc)) from exc
     except Image.UnidentifiedImageError:
+        if named:
+            raise WorkerError("invalid_image", f"{named} image is corrupt or truncated ({len(data)} bytes)") from None
         raise WorkerError(
             "invalid_image", f"Not a recognised image ({len(data)} bytes starting {data[:8].hex()})"
         ) from None
@@ -118,6 +195,23 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
     n = limits.min_side
     if w < n or h < n:
         raise WorkerError("image_too_small", f"Image dimensions ({w}x{h}) are below minimum ({n}x{n})")
+    if img.format not in ("JPEG", "MPO"):  # JPEG decodes scaled (draft): its cost is bounded by the target
+        need = w * h * DECODE_BYTES_PER_PIXEL.get(str(img.format), _DEFAULT_BYTES_PER_PIXEL)
+        if need > limits.max_decode_bytes:
+            most = limits.max_decode_bytes / DECODE_BYTES_PER_PIXEL.get(str(img.format), _DEFAULT_BYTES_PER_PIXEL)
+            raise WorkerError(
+                "image_too_large",
+                f"{img.format} image ({w}x{h}) needs {format_mb(need)} to decode, above the decode budget "
+                f"({format_mb(limits.max_decode_bytes)}): send at most {most / 1e6:.1f} megapixels, or a JPEG",
+            )
+    else:
+        scans = jpeg_scans(data)
+        if scans > limits.max_jpeg_scans:
+            raise WorkerError(
+                "image_too_complex",
+                f"JPEG has {scans} scans, more than the maximum ({limits.max_jpeg_scans}); "
+                "re-save it as a baseline or ordinary progressive JPEG",
+            )
     return img
 
 
@@ -147,8 +241,10 @@ def _to_8bit(img: Image.Image, factor: int) -> Image.Image:
     return Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8), mode="L")
 
 
-def _to_rgb_alpha(img: Image.Image, factor: int = 1) -> tuple[Image.Image, Image.Image | None]:
-    """Decoded pixels -> RGB (+ alpha when some pixel is not opaque), reduced by `factor` before any full-size copy."""
+def _to_rgb_alpha(
+    img: Image.Image, factor: int = 1, icc: bytes | None = None
+) -> tuple[Image.Image, Image.Image | None]:
+    """Decoded pixels -> sRGB RGB (+ alpha when some pixel is not opaque), reduced by `factor` before any copy."""
     if img.mode in _HIGH_DEPTH:
         img, factor = _to_8bit(img, factor), 1
     has_alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info)
@@ -156,12 +252,18 @@ def _to_rgb_alpha(img: Image.Image, factor: int = 1) -> tuple[Image.Image, Image
         img = img.convert("RGBA" if has_alpha else "RGB")
     if factor >= 2:
         img = img.reduce(factor)
-    if not has_alpha:
-        return (img if img.mode == "RGB" else img.convert("RGB")), None
-    rgba = img if img.mode == "RGBA" else img.convert("RGBA")
-    alpha = rgba.getchannel("A")
-    lo, _ = alpha.getextrema()
-    return rgba.convert("RGB"), (None if lo == 255 else alpha)
+    alpha = None
+    if has_alpha:
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        alpha = rgba.getchannel("A")
+        lo, _ = alpha.getextrema()
+        alpha = None if lo == 255 else alpha
+        img = rgba.convert("RGB")
+    # The embedded profile, after the shrink (a 16th of the pixels to convert); CMYK needs it most.
+    rgb = colour.to_srgb(img, icc)
+    if rgb is None:
+        rgb = img if img.mode == "RGB" else img.convert("RGB")
+    return rgb, alpha
 
 
 def load_scaled(img: Image.Image, target_side: int) -> Decoded:
@@ -183,7 +285,7 @@ def load_scaled(img: Image.Image, target_side: int) -> Decoded:
     input_size = (h, w) if orientation in _ROTATED_ORIENTATIONS else (w, h)
     # Integer box reduction of what the decoder produced, in its own mode, before any conversion.
     factor = max(img.size) // target_side if target_side else 1
-    rgb, alpha = _to_rgb_alpha(img, factor)
+    rgb, alpha = _to_rgb_alpha(img, factor, img.info.get("icc_profile"))
     method = _TRANSPOSE.get(orientation)
     if method is not None:
         # Rotate after shrinking: a quarter of the pixels to move.

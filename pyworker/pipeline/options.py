@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import WorkerError
+from ..errors import WorkerError, echo
 from .idphoto import PRESETS
 
 RGB = tuple[int, int, int]
@@ -54,7 +54,8 @@ OPTIONS: tuple[Option, ...] = (
         "800",
         "longest side of the result; 0 keeps the input size; never upscales",
         "longest side of the result, in pixels; `0` keeps the input size. Never upscales a cut-out. With a "
-        "`preset`: the output's longest side at the preset's aspect (not given or `0`: the preset's own size).",
+        "`preset`: the output's longest side at the preset's aspect (not given or `0`: the preset's own size). "
+        "Every result is also at most `--max-output-mp` megapixels (16.8; half for `webp`), scaled down to fit.",
         nullable=True,
         max="max_pixels_side",
     ),
@@ -84,7 +85,15 @@ OPTIONS: tuple[Option, ...] = (
         "cleaner edges: opening then closing of the mask, then a feathered alpha edge",
     ),
     Option("trim", "bool", "false", "crop the result to the subject's bounding box plus `padding`"),
-    Option("padding", "int", "0", "pixels kept around the subject with `trim`, in the result's scale", max=4096),
+    Option(
+        "padding",
+        "int",
+        "0",
+        "pixels kept around the subject with `trim`, in the result's scale",
+        "pixels kept around the subject with `trim`, in the result's scale. The padded box obeys `max_size` "
+        "and the pixel cap like any result: past them the whole result is scaled down to fit.",
+        max=4096,
+    ),
     Option(
         "crop",
         "choice",
@@ -180,7 +189,7 @@ def check(opt: Option, value: Any, limits: dict[str, int]) -> Any:
     elif isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_int(c) and 0 <= c <= 255 for c in value):
         return (value[0], value[1], value[2])
     if not ok:
-        raise WorkerError("bad_request", f"Option '{opt.name}' must be {expects(opt, limits)}, got {value!r}")
+        raise WorkerError("bad_request", f"Option '{opt.name}' must be {expects(opt, limits)}, got {echo(value)}")
     return value
 
 
@@ -195,6 +204,6 @@ def parse_options(raw: Any, limits: dict[str, int]) -> RemoveOptions:
         opt = BY_NAME.get(key)
         if opt is None:
             known = ", ".join(BY_NAME)
-            raise WorkerError("bad_request", f"Unknown option {key!r}; known options: {known}")
+            raise WorkerError("bad_request", f"Unknown option {echo(key)}; known options: {known}")
         values[key] = check(opt, value, limits)
     return RemoveOptions(**values)

@@ -1,0 +1,93 @@
+"""What each hostile input of issue 11 costs one fresh worker: wall time and peak RSS above idle.
+
+    .venv/bin/python bench/attacks.py                      # this checkout
+    .venv/bin/python bench/attacks.py --repo /tmp/old-main # another checkout (its pyworker), same inputs
+
+One fresh worker per attack (`--threads 2`, default flags); its VmHWM is reset just before the job
+(/proc/PID/clear_refs), so the peak is the job's own, not the start-up's. Prints one
+row per attack; docs/reliability.md's table quotes these rows. Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests import hostile  # noqa: E402
+from tests.images import encode, subject_scene  # noqa: E402
+from tests.workerproc import WorkerProcess  # noqa: E402
+
+
+def attacks() -> list[tuple[str, dict]]:
+    small_photo = encode(subject_scene((240, 200), seed=2)[0], "JPEG", quality=80)
+    return [
+        ("baseline: 4096 px JPEG, defaults", {"image": hostile.photo_jpeg()}),
+        ("baseline: 4096 px JPEG, max_size 0, png", {"image": hostile.photo_jpeg(), "options": {"max_size": 0}}),
+        ("scan bomb: 20,000 scans, 4096 px", {"image": hostile.scan_bomb(4096, 20000)}),
+        ("trim + padding 4096, small photo", {"image": small_photo, "options": {"trim": True, "padding": 4096}}),
+        (
+            "trim + padding 4096, 4096 px, max_size 0",
+            {"image": hostile.photo_jpeg(), "options": {"trim": True, "padding": 4096, "max_size": 0}},
+        ),
+        ("refine, 4096 px, max_size 0", {"image": hostile.photo_jpeg(), "options": {"refine": True, "max_size": 0}}),
+        (
+            "webp out, 4096 px, max_size 0",
+            {"image": hostile.photo_jpeg(), "options": {"format": "webp", "max_size": 0}},
+        ),
+        ("1 KB WEBP, 4096 px canvas", {"image": hostile.webp_blank_canvas()}),
+        ("msgpack bomb: 4M empty arrays in a ping", {"raw": hostile.msgpack_object_bomb(4_000_000)}),
+    ]
+
+
+def reset_peak(pid: int) -> None:
+    """Reset the worker's VmHWM to its current RSS (Linux >= 4.0), so the peak read next is the job's own."""
+    with open(f"/proc/{pid}/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def run(repo: Path, name: str, req: dict, timeout: float) -> str:
+    w = WorkerProcess("--threads", "2", cwd=repo)
+    try:
+        idle = w.request("stats")["stats"]["rss_mb"]
+        reset_peak(w.pid)
+        started = time.perf_counter()
+        if "raw" in req:
+            w.send_raw(req["raw"])
+            reply = w.read(timeout)
+        else:
+            reply = w.request("remove", timeout=timeout, image=req["image"], options=req.get("options") or {})
+        secs = time.perf_counter() - started
+        peak = reply["stats"]["peak_rss_mb"] if "stats" in reply else w.request("stats")["stats"]["peak_rss_mb"]
+        if reply.get("ok"):
+            meta = reply.get("meta") or {}
+            outcome = f"ok {meta.get('width')}x{meta.get('height')}" if meta else "ok"
+        else:
+            outcome = reply["error"]["code"]
+        return f"{name:<45} {secs:7.2f} s  peak +{peak - idle:6.0f} MB  {outcome}"
+    except Exception as exc:  # a dead worker is a figure too
+        return f"{name:<45} failed: {type(exc).__name__}: {str(exc)[:80]} (exit {w.proc.poll()})"
+    finally:
+        w.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repo", type=Path, default=REPO, help="checkout whose pyworker to run")
+    parser.add_argument("--only", default="", help="run attacks whose name contains this")
+    parser.add_argument("--timeout", type=float, default=120)
+    args = parser.parse_args()
+    print(f"pyworker from {args.repo}; load average {os.getloadavg()}")
+    for name, req in attacks():
+        if args.only in name:
+            print(run(args.repo, name, req, args.timeout), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
