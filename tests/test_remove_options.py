@@ -127,5 +127,5 @@ def test_unknown_and_missing_models(spawn, tmp_path) -> None:
     assert unknown["error"]["code"] == "model_unavailable" and "u2netp" in unknown["error"]["message"]
     missing = w.remove(SCENE_PNG, model="silueta")
     assert missing["error"]["code"] == "model_unavailable"
-    assert "models fetch silueta" in missing["error"]["message"] and str(tmp_path) in missing["error"]["message"]
+    assert "models install silueta" in missing["error"]["message"] and str(tmp_path) in missing["error"]["message"]
     assert _ok(w.remove(SCENE_PNG, model="u2netp"))["meta"]["model"] == "u2netp"

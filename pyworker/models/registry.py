@@ -9,9 +9,12 @@ from .. import logs, memory
 from ..errors import WorkerError
 from .base import MaskModel
 from .isnet import IsnetGeneralUse
+from .modnet import Modnet
 from .u2net import Silueta, U2net, U2netHumanSeg, U2netp
 
-MODELS: dict[str, type[MaskModel]] = {cls.name: cls for cls in (U2netp, U2net, U2netHumanSeg, Silueta, IsnetGeneralUse)}
+MODELS: dict[str, type[MaskModel]] = {
+    cls.name: cls for cls in (U2netp, U2net, U2netHumanSeg, Silueta, IsnetGeneralUse, Modnet)
+}
 
 
 class SessionCache:
@@ -34,13 +37,13 @@ class SessionCache:
         cls = MODELS.get(name)
         if cls is None:
             raise WorkerError("model_unavailable", f"Unknown model '{name}'; known models: {', '.join(MODELS)}")
-        from .store import find_weights, model_home
+        from .store import find_weights, install_command, model_home
 
         weights = find_weights(name)
         if weights is None:
             raise WorkerError(
                 "model_unavailable",
-                f"Model '{name}' is not installed in {model_home()}; run: python -m pyworker models fetch {name}",
+                f"Model '{name}' is not installed in {model_home()}; run: {install_command(name)}",
             )
         # Evict before loading: two sessions side by side is the peak we avoid.
         while len(self._loaded) >= self.max_models:

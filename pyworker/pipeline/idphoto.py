@@ -118,6 +118,10 @@ FACE_FRAMING = Preset(
     source="pyworker default for crop: 'face'",
 )
 
+# The model `crop: "face"` and presets use when the request names none: MODNet
+# portrait matting (soft hair, only the person; docs/id-photos.md#models).
+PORTRAIT_MODEL = "modnet"
+
 # Chin below the eye line, in units of the eye-line-to-mouth distance
 # (straightened image). Calibrated on samples/astronaut.jpg, measured by hand:
 # pupils at y 101 and 102.5, chin at y 164; the detector's mouth corners at
