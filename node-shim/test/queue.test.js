@@ -144,6 +144,29 @@ describe('queue on a real Redis', () => {
     assert.deepEqual(await c.stop('SIGTERM'), { code: 0, signal: null });
   });
 
+  it('a result nobody fetches stays in Redis as raw bytes with its TTL, then expires', async (t) => {
+    const c = await startConsumer({ redis: redis.url, queue: 'ttl', poolSize: 1, env: standIn.env });
+    t.after(() => c.stop('SIGKILL'));
+    const s = new IORedis(redis.url);
+    t.after(() => s.quit());
+    const q = createQueueClient({ redis: redis.url, queue: 'ttl', resultTtlMs: 3000 });
+    await q.ready();
+    // The producer goes away before the result: the job goes on, its result waits for nobody.
+    const gone = q.remove(makePng(140, 100), { maxSize: 0 }).catch((e) => e);
+    assert.ok(await waitFor(async () => (await s.keys('pyworker:ttl:px:in:*')).length === 1 || (await s.keys('pyworker:ttl:px:out:*')).length === 1));
+    await q.close();
+    assert.equal((await gone).code, 'pool_closed');
+    let key = null;
+    assert.ok(await waitFor(async () => (key = (await s.keys('pyworker:ttl:px:out:*'))[0] || null) !== null, 20_000));
+    const ttl = await s.pttl(key);
+    assert.ok(ttl > 0 && ttl <= 3000, `result TTL ${ttl}`);
+    const bytes = await s.getBuffer(key);
+    assert.ok(isPng(bytes), 'raw PNG bytes, not base64 or JSON');
+    assert.deepEqual(pngSize(bytes), { width: 140, height: 100 });
+    assert.deepEqual(await s.keys('pyworker:ttl:px:in:*'), [], 'the input is deleted once the job is done');
+    assert.ok(await waitFor(async () => (await s.exists(key)) === 0, 10_000), 'the result expired');
+  });
+
   it('queue limits: QueueFullError by jobs and by bytes; a per-job timeout removes the waiting job; inputs have the TTL', async (t) => {
     // No consumer on this queue: jobs wait.
     const q = createQueueClient({ redis: redis.url, queue: 'limits', maxQueuedJobs: 2, maxQueuedBytes: 50_000, jobTimeoutMs: 1500, resultTtlMs: 60_000 });

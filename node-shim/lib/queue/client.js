@@ -170,7 +170,14 @@ class QueueClient extends EventEmitter {
     await this._ready;
     const id = randomUUID();
     const k = this._keys;
-    const [verdict, jobs, bytes] = await this._redis.pyworkerAdmit(k.pending, k.pendingBytes, id, buf.length, this.options.maxQueuedJobs, this.options.maxQueuedBytes);
+    let verdict, jobs, bytes;
+    try {
+      [verdict, jobs, bytes] = await this._redis.pyworkerAdmit(k.pending, k.pendingBytes, id, buf.length, this.options.maxQueuedJobs, this.options.maxQueuedBytes);
+    } catch (err) {
+      // close() cut the connection meanwhile: say so, not "Connection is closed".
+      if (this._closed) throw new PoolClosedError('the queue client is closed; create a new one');
+      throw err;
+    }
     if (verdict !== 0) {
       const err =
         verdict === 1
@@ -185,6 +192,11 @@ class QueueClient extends EventEmitter {
       throw err;
     }
 
+    if (this._closed) {
+      // close() came while this job was being admitted.
+      this._release(id);
+      throw new PoolClosedError('the queue client is closed; create a new one');
+    }
     const result = new Promise((resolve, reject) => {
       /** @type {Pending} */
       const p = {
