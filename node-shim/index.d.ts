@@ -9,22 +9,31 @@ import { EventEmitter } from 'node:events';
 /** "#rrggbb", [r, g, b] (0-255), or null for a transparent background. */
 export type BgColor = string | [number, number, number] | null;
 
+/** Models the worker knows (docs/protocol.md#options-of-remove); their weights must be installed (`pyworker models install NAME`). */
+export type ModelName = 'u2netp' | 'u2net' | 'u2net_human_seg' | 'silueta' | 'isnet-general-use';
+
+/** ID-photo presets (docs/id-photos.md). */
+export type PresetName = 'passport-35x45' | 'us-2x2' | 'avatar';
+
+/** Encodings of the result. */
+export type OutputFormat = 'png' | 'webp' | 'jpeg' | 'jpg';
+
 /**
  * Options of one request. They mirror the worker's `remove` options
  * (docs/protocol.md#options-of-remove) in camelCase and are sent in
- * snake_case. Known ones are validated before sending; keys this version
- * does not know are forwarded as is (the worker rejects unknown keys with
- * `bad_request`).
+ * snake_case. Exact: a key not listed here (a typo such as `bgColour`) is a
+ * type error. At run time, plain JavaScript callers get the same answer from
+ * the worker: unknown keys are forwarded and rejected with `bad_request`.
  */
 export interface RemoveOptions {
   /** Model name (default: the worker's `--model`, u2netp). */
-  model?: string | null;
+  model?: ModelName | null;
   /** Longest side of the result in pixels, up to the worker's --max-side; 0 keeps the input size. Never upscales. Default 800. */
   maxSize?: number | null;
   /** Background fill; null keeps it transparent. */
   bgColor?: BgColor;
   /** Encoding of the result ("jpg" is read as "jpeg"). Default "png". */
-  format?: 'png' | 'webp' | 'jpeg' | 'jpg';
+  format?: OutputFormat;
   /** Return the 8-bit mask (PNG) instead of the cut-out. */
   onlyMask?: boolean;
   /** Cleaner, feathered edges. */
@@ -36,7 +45,7 @@ export interface RemoveOptions {
   /** Frame the head. */
   crop?: 'face' | null;
   /** ID format (docs/id-photos.md). */
-  preset?: 'passport-35x45' | 'us-2x2' | 'avatar' | null;
+  preset?: PresetName | null;
   /** With crop/preset: fail with `no_face` when no face is found. */
   faceRequired?: boolean;
   /** With crop/preset: fail with `not_compliant` when the compliance report has a failing check. */
@@ -47,11 +56,8 @@ export interface RemoveOptions {
   signal?: AbortSignal;
   /** Overrides the pool's `jobTimeoutMs` for this request. */
   timeoutMs?: number;
-  /** Overrides the pool's `fallback` for this request. */
+  /** Overrides the pool's `fallback` for this request (worker failures only; the caller's own errors always reject). */
   fallback?: 'throw' | 'original';
-
-  /** Options a newer worker may add: forwarded in snake_case. */
-  [option: string]: unknown;
 }
 
 // ---------------------------------------------------------------------------
@@ -73,16 +79,16 @@ export type Logger =
   | { debug?(entry: LogEntry): void; info?(entry: LogEntry): void; warn?(entry: LogEntry): void; error?(entry: LogEntry): void; log?(entry: LogEntry): void };
 
 export interface PoolOptions {
-  /** Interpreter. Default: <repo>/.venv/bin/python when it exists, else python3. */
+  /** A Python that has pyworker installed, run as `<python> -m pyworker`. Default: PYWORKER_PYTHON, else the interpreter of the `pyworker` command on PATH. */
   python?: string;
   /** Extra worker arguments, appended after the ones the pool derives (a later flag wins). */
   args?: string[];
   /** Extra environment of the workers (merged over process.env). */
   env?: Record<string, string | undefined>;
-  /** Working directory of the workers. Default: the repository root when pyworker/ is there. */
+  /** Working directory of the workers (resolved when the pool is created). Default: the app's own. */
   cwd?: string;
   /** Start-up model (--model). */
-  model?: string;
+  model?: ModelName;
 
   /** Number of workers. Default: floor(memoryBudgetMb / workerMemoryMb), capped by the CPU count, at least 1. */
   size?: number;
@@ -118,7 +124,11 @@ export interface PoolOptions {
   maxQueue?: number;
   /** How many times a job whose worker died (crash, signal, closed stdout, garbage) is sent again. Default 1. */
   retries?: number;
-  /** 'original': on failure resolve with the input bytes, marked as a fallback. Default 'throw'. */
+  /**
+   * 'original': when the worker side fails (crash, timeout, queue full, model_unavailable, start failure), resolve
+   * with the input bytes, marked as a fallback. The caller's own errors (bad_request, invalid_image,
+   * unsupported_format, image_too_large/small, input_too_large, no_face, ...) always reject. Default 'throw'.
+   */
   fallback?: 'throw' | 'original';
   /** First back-off after a worker failed to start (doubles each time). Default 1000. */
   restartBackoffMs?: number;
@@ -145,7 +155,7 @@ export interface NormalizedPoolOptions
   extends Required<Omit<PoolOptions, 'env' | 'cwd' | 'model' | 'logger' | 'memoryLimitMb' | 'maxInputMb' | 'maxSide' | 'minSide' | 'maxFrameMb' | 'maxModels'>> {
   env: Record<string, string | undefined> | undefined;
   cwd: string | undefined;
-  model: string | undefined;
+  model: ModelName | undefined;
   logger: Logger | null | undefined;
   memoryLimitMb: number | null;
   maxInputMb: number | null;
@@ -355,8 +365,10 @@ export declare function shutdown(options?: { force?: boolean }): Promise<void>;
 /** Options of the default pool that win over the environment; call before its first use. */
 export declare function configure(options: PoolOptions): void;
 export declare function getDefaultPool(): Pool;
-/** True when a result is the input returned by fallback: 'original'. */
-export declare function isFallback(result: unknown): boolean;
+/** True when a result is the input returned by fallback: 'original' (narrows the type). */
+export declare function isFallback(result: Buffer | FallbackBuffer): result is FallbackBuffer;
+export declare function isFallback(result: RemoveResult | FallbackResult): result is FallbackResult;
+export declare function isFallback(result: unknown): result is FallbackBuffer | FallbackResult;
 
 // ---------------------------------------------------------------------------
 // Errors

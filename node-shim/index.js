@@ -5,12 +5,12 @@
  * workers driven over stdin/stdout (docs/protocol.md).
  *
  * @example
- * const { createPool } = require('pyworker');
+ * const { createPool } = require('pyworker-node');
  * const pool = createPool({ size: 2, memoryLimitMb: 600 });
  * const png = await pool.remove(jpegBuffer, { maxSize: 800 });
  * await pool.close();
  *
- * @module pyworker
+ * @module pyworker-node
  */
 
 const { Pool, createPool } = require('./lib/pool');

@@ -12,6 +12,7 @@ from typing import Any
 
 from pyworker.cli import build_parser
 from pyworker.errors import CODES, ERRORS, WorkerError
+from pyworker.models.registry import MODELS
 from pyworker.pipeline.options import OPTIONS, RemoveOptions, parse_options
 
 from . import contract
@@ -76,6 +77,8 @@ def test_dts_remove_options_follow_the_table() -> None:
         assert ("null" in t) == o.nullable, f"{name}: {t} (null accepted: {o.nullable})"
         if o.kind == "choice":
             assert literals == set(o.choices) | {a for a, _ in o.aliases}, f"{name}: {t} vs {o.choices} {o.aliases}"
+        elif name == "model":  # the registry's names as literals, so that a typo is a type error
+            assert literals == set(MODELS), f"{name}: {t} vs {sorted(MODELS)}"
         else:
             want = {"bool": "boolean", "int": "number", "str": "string", "color": "string"}[o.kind]
             assert want in t, f"{name}: {t} should hold {want}"

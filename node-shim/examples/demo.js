@@ -13,7 +13,7 @@
 
 const fs = require('node:fs/promises');
 const path = require('node:path');
-const { removeBackgroundBufferWithMeta, shutdown } = require('pyworker');
+const { removeBackgroundBufferWithMeta, shutdown } = require('pyworker-node');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PHOTO_RE = /\.(jpe?g|png|webp|bmp)$/i;

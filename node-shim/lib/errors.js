@@ -29,6 +29,15 @@ const PROTOCOL_CODES = codesFrom('worker');
 /** Codes that this client adds, for failures of the worker process or the pool. */
 const CLIENT_CODES = codesFrom('client');
 
+/**
+ * Codes that mean the caller's own request was wrong (fault `caller` in the
+ * table: the image or the options). `fallback: 'original'` never applies to
+ * them: serving the original photo would hide the mistake on every request.
+ * Every `service` failure (crash, timeout, queue full, model_unavailable,
+ * start failure, internal) may fall back.
+ */
+const CALLER_CODES = Object.freeze(Object.keys(ERROR_CODES).filter((c) => ERROR_CODES[c].fault === 'caller'));
+
 class PyworkerError extends Error {
   /**
    * @param {string} message
@@ -115,10 +124,20 @@ class AbortError extends PyworkerError {
   }
 }
 
+/**
+ * True for an error about the caller's own request (see CALLER_CODES).
+ * @param {unknown} err
+ */
+function isCallerError(err) {
+  return err instanceof WorkerError && CALLER_CODES.includes(err.code);
+}
+
 module.exports = {
   ERROR_CODES,
   PROTOCOL_CODES,
   CLIENT_CODES,
+  CALLER_CODES,
+  isCallerError,
   PyworkerError,
   WorkerError,
   TimeoutError,

@@ -11,7 +11,7 @@
 const { EventEmitter } = require('node:events');
 const { randomInt } = require('node:crypto');
 const { Worker } = require('./worker');
-const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError } = require('./errors');
+const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError, isCallerError } = require('./errors');
 const { parseRequestOptions, camelize } = require('./request-options');
 const { normalizePoolOptions, workerArgs } = require('./settings');
 const { workerSpawnEnv } = require('./spawn');
@@ -297,6 +297,8 @@ class Pool extends EventEmitter {
 
   /** @param {Error} err */
   _fallbackApplies(err) {
+    // Worker-side failures only: the caller's own mistakes always reject (errors.CALLER_CODES).
+    if (isCallerError(err)) return false;
     return err instanceof WorkerError || err instanceof TimeoutError || err instanceof QueueFullError;
   }
 

@@ -11,7 +11,7 @@
  */
 
 const os = require('node:os');
-const { defaultPython, cpuCount } = require('./spawn');
+const { findPython, cpuCount } = require('./spawn');
 const { describe } = require('./request-options');
 
 /** What a start-up model name looks like (the worker then says whether it knows it). */
@@ -35,12 +35,14 @@ const MiB = 1024 * 1024;
 
 /** @type {Setting[]} in dependency order: a computed default reads only the settings above it */
 const SETTINGS = [
-  { name: 'python', type: 'string', default: () => defaultPython(), env: 'PYWORKER_PYTHON',
-    defaultDoc: '`<repo>/.venv/bin/python` if it exists, else `python3`', doc: 'interpreter' },
+  // No `env`: PYWORKER_PYTHON is read by findPython (interpreter.js), which checks it has the package.
+  { name: 'python', type: 'string', default: () => findPython(process.env),
+    defaultDoc: '`PYWORKER_PYTHON` (checked), else the interpreter of the `pyworker` command on PATH',
+    doc: 'a Python that has pyworker installed, run as `<python> -m pyworker`; used as given' },
   { name: 'args', type: 'args', default: () => [], env: 'PYWORKER_ARGS', defaultDoc: '`[]`',
     doc: "extra worker flags, after the derived ones (a later flag wins), e.g. `['--no-warmup']`; env: space-separated" },
   { name: 'env', type: 'object', defaultDoc: '', doc: 'environment of the workers, merged over `process.env`' },
-  { name: 'cwd', type: 'string', env: 'PYWORKER_CWD', defaultDoc: 'the repository root when `pyworker/` is there', doc: 'working directory of the workers' },
+  { name: 'cwd', type: 'string', env: 'PYWORKER_CWD', defaultDoc: "the app's own", doc: 'working directory of the workers (a relative one is resolved when the pool is created)' },
   { name: 'model', type: 'name', env: 'PYWORKER_MODEL', flag: '--model', defaultDoc: "worker's (`u2netp`)", doc: 'start-up model' },
   { name: 'memoryBudgetMb', type: 'number', min: 1, env: 'PYWORKER_MEMORY_BUDGET_MB',
     default: () => Math.min(1024, Math.floor(os.totalmem() / MiB / 4)), defaultDoc: 'min(1024, ¼ of RAM)', doc: 'memory the pool may use, for the default size' },

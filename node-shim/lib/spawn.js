@@ -10,26 +10,16 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-
-/** node-shim/.. : the pyworker repository when this package lives inside it. */
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-/** Default interpreter: the repository's .venv when present, else python3. */
-function defaultPython() {
-  const venv =
-    process.platform === 'win32' ? path.join(REPO_ROOT, '.venv', 'Scripts', 'python.exe') : path.join(REPO_ROOT, '.venv', 'bin', 'python');
-  if (fs.existsSync(venv)) return venv;
-  return process.platform === 'win32' ? 'python' : 'python3';
-}
+const { findPython } = require('./interpreter');
 
 function cpuCount() {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 /**
- * Environment and working directory of the workers. Inside a checkout of the
- * repository the worker package is found through cwd = the repository root and
- * PYTHONPATH; elsewhere the interpreter must have pyworker installed.
+ * Environment and working directory of the workers: the app's own unless the
+ * `env`/`cwd` options say otherwise. Nothing is guessed from folder names: the
+ * interpreter has pyworker installed (interpreter.js).
  *
  * @param {{env?: Record<string, string|undefined>, cwd?: string}} opts
  * @returns {{env: NodeJS.ProcessEnv, cwd: string|undefined}}
@@ -37,13 +27,12 @@ function cpuCount() {
 function workerSpawnEnv(opts) {
   /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env, ...(opts.env || {}), PYTHONUNBUFFERED: '1' };
-  let cwd = opts.cwd;
-  if (fs.existsSync(path.join(REPO_ROOT, 'pyworker'))) {
-    if (cwd === undefined) cwd = REPO_ROOT;
-    const pp = env.PYTHONPATH ? env.PYTHONPATH.split(path.delimiter) : [];
-    if (!pp.includes(REPO_ROOT)) env.PYTHONPATH = [REPO_ROOT, ...pp].join(path.delimiter);
-  }
+  if (opts.cwd === undefined) return { env, cwd: undefined };
+  // Resolved once, when the pool is created: relative to where the app started, not to a later chdir; a
+  // missing directory is named here instead of surfacing as a spawn ENOENT that seems to blame the interpreter.
+  const cwd = path.resolve(opts.cwd);
+  if (!fs.statSync(cwd, { throwIfNoEntry: false })?.isDirectory()) throw new TypeError(`pool option cwd: ${cwd} is not a directory`);
   return { env, cwd };
 }
 
-module.exports = { REPO_ROOT, defaultPython, cpuCount, workerSpawnEnv };
+module.exports = { findPython, cpuCount, workerSpawnEnv };

@@ -1,12 +1,40 @@
 'use strict';
 
-// The Express template over real HTTP on 127.0.0.1, with a real pool.
+// pyworker-node/express (the router a host app mounts) over real HTTP on
+// 127.0.0.1, with a real pool.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { createPool, WorkerError, TimeoutError, QueueFullError, PoolClosedError } = require('..');
-const { createApp, errorResponse, optionsFromFields } = require('../examples/express-app');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const express = require('express');
+const { createPool, WorkerError, TimeoutError, QueueFullError, PoolClosedError } = require('pyworker-node');
+const { createRouter, errorResponse, optionsFromFields } = require('pyworker-node/express');
 const { makePng, isPng, pngSize, faultFile, waitFor, BASE } = require('./helpers');
+
+/** A host app: its own route before and after the mounted router. */
+function createApp(routerOptions) {
+  const app = express();
+  app.get('/', (req, res) => res.send('host home'));
+  app.use('/api', createRouter(routerOptions));
+  app.get('/api/host-route', (req, res) => res.json({ host: true }));
+  return app;
+}
+
+/** Listen on a free port; resolves with the base URL and closes the server after the test. */
+async function listen(t, app) {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  if (t) t.after(() => new Promise((r) => server.close(r)));
+  return { server, base: `http://127.0.0.1:${server.address().port}` };
+}
+
+/** VmHWM of a process in MiB, read here independently of the router. */
+function vmHwmMb(pid) {
+  const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  return Math.round((kb / 1024) * 10) / 10;
+}
 
 const png = makePng(160, 120);
 
@@ -17,7 +45,7 @@ function form(bytes, { type = 'image/png', name = 'photo.png', fields = {} } = {
   return fd;
 }
 
-describe('express template', () => {
+describe('express router', () => {
   let pool;
   let server;
   let base;
@@ -27,9 +55,7 @@ describe('express template', () => {
     pool = createPool({ ...BASE, size: 1, maxQueue: 1, jobTimeoutMs: 20_000, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
     const app = createApp({ pool, maxUploadBytes: 200_000, criticalMb: 4096 });
     await pool.ready();
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    base = `http://127.0.0.1:${server.address().port}`;
+    ({ server, base } = await listen(null, app));
   });
 
   after(async () => {
@@ -39,6 +65,12 @@ describe('express template', () => {
   });
 
   const post = (body) => fetch(`${base}/api/remove-background`, { method: 'POST', body });
+
+  it("the host app's own routes are untouched around it", async () => {
+    assert.equal(await (await fetch(`${base}/`)).text(), 'host home');
+    assert.deepEqual(await (await fetch(`${base}/api/host-route`)).json(), { host: true });
+    assert.equal((await fetch(`${base}/api/nothing-here`)).status, 404);
+  });
 
   it('a good image gets a PNG', async () => {
     const res = await post(form(png, { fields: { maxSize: '48' } }));
@@ -105,36 +137,60 @@ describe('express template', () => {
     assert.equal((await second).status, 200);
   });
 
-  it('/health answers with status and the RSS of each worker', async () => {
-    const res = await fetch(`${base}/health`);
+  it('/health answers with status and each worker\'s RSS and peak from /proc', async () => {
+    const res = await fetch(`${base}/api/health`);
     assert.equal(res.status, 200);
     const h = await res.json();
     assert.equal(h.status, 'OK');
     assert.equal(h.workers.length, 1);
-    assert.equal(typeof h.workers[0].rssMb, 'number');
-    assert.equal(typeof h.workers[0].pid, 'number');
+    const w = h.workers[0];
+    assert.equal(w.source, 'proc');
+    assert.equal(w.peakRssMb, vmHwmMb(w.pid), 'the kernel\'s peak, not the worker\'s last report');
+    assert.ok(w.rssMb > 10 && w.rssMb <= w.peakRssMb, JSON.stringify(w));
     assert.equal(h.pool.size, 1);
     assert.deepEqual(h.thresholds, { criticalMb: 4096, warnMb: 3277 });
   });
 });
 
-describe('express template: health thresholds', () => {
+describe('express router: health', () => {
+  it('STARTING (200) while the pool starts, then OK', async (t) => {
+    const pool = createPool({ ...BASE, size: 1, args: [] }); // with warm-up: a start that takes a while
+    t.after(() => pool.close({ force: true }));
+    const { base } = await listen(t, createApp({ pool, criticalMb: 100_000 }));
+    let res = await fetch(`${base}/api/health`);
+    assert.equal(res.status, 200);
+    let h = await res.json();
+    assert.equal(h.status, 'STARTING', JSON.stringify(h));
+    await pool.ready();
+    res = await fetch(`${base}/api/health`);
+    h = await res.json();
+    assert.equal(h.status, 'OK');
+    assert.equal(h.workers[0].state, 'idle');
+  });
+
+  it('CRITICAL (503) when workers cannot start, with the reason', async (t) => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pyworker-empty-home-'));
+    t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+    const pool = createPool({ ...BASE, size: 1, env: { U2NET_HOME: home } });
+    t.after(() => pool.close({ force: true }));
+    await assert.rejects(pool.ready(), { code: 'model_unavailable' });
+    const { base } = await listen(t, createApp({ pool }));
+    const res = await fetch(`${base}/api/health`);
+    assert.equal(res.status, 503);
+    const h = await res.json();
+    assert.equal(h.status, 'CRITICAL');
+    assert.match(h.reasons.join(' '), /no worker can start: .*u2netp/);
+  });
+
   it('WARNING and CRITICAL from memory thresholds', async (t) => {
     const pool = createPool({ ...BASE, size: 1 });
     t.after(() => pool.close({ force: true }));
     await pool.ready();
-    const app = createApp({ pool, warnMb: 1, criticalMb: 100_000 });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    t.after(() => new Promise((r) => server.close(r)));
-    const url = `http://127.0.0.1:${server.address().port}/health`;
-    let res = await fetch(url);
+    const { base } = await listen(t, createApp({ pool, warnMb: 1, criticalMb: 100_000 }));
+    let res = await fetch(`${base}/api/health`);
     assert.equal((await res.json()).status, 'WARNING');
-    const app2 = createApp({ pool, criticalMb: 1 });
-    const server2 = app2.listen(0, '127.0.0.1');
-    await new Promise((r) => server2.once('listening', r));
-    t.after(() => new Promise((r) => server2.close(r)));
-    res = await fetch(`http://127.0.0.1:${server2.address().port}/health`);
+    const second = await listen(t, createApp({ pool, criticalMb: 1 }));
+    res = await fetch(`${second.base}/api/health`);
     assert.equal(res.status, 503);
     const h = await res.json();
     assert.equal(h.status, 'CRITICAL');
@@ -142,7 +198,7 @@ describe('express template: health thresholds', () => {
   });
 });
 
-describe('express template: error mapping', () => {
+describe('express router: error mapping', () => {
   it('maps error codes to HTTP statuses', () => {
     const status = (err) => errorResponse(err).status;
     const we = (code) => new WorkerError('x', { code });

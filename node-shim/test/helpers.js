@@ -10,6 +10,9 @@ const { createPool } = require('..');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PYTHON = path.join(REPO, '.venv', 'bin', 'python');
+// The pool finds the worker through PYWORKER_PYTHON (or `pyworker` on PATH); `make setup`
+// installs the package, editable, into the repository's .venv.
+if (!process.env.PYWORKER_PYTHON) process.env.PYWORKER_PYTHON = PYTHON;
 
 /** CRC-32 (zlib.crc32 is not in every Node 20). */
 const CRC_TABLE = (() => {

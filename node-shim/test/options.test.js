@@ -3,6 +3,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const os = require('node:os');
+const path = require('node:path');
 const { parseRequestOptions, camelize } = require('../lib/request-options');
 const { normalizePoolOptions, poolOptionsFromEnv, workerArgs } = require('../lib/settings');
 const { WorkerError } = require('../lib/errors');
@@ -108,9 +109,10 @@ test('pool options: size from the memory budget, capped by cores; threads split 
   assert.throws(() => normalizePoolOptions({ memoryLimitMb: 0 }), /memoryLimitMb/);
 });
 
-test('pool options: the default interpreter is the repo venv', () => {
+test('pool options: the default interpreter is PYWORKER_PYTHON (checked), never a guess', () => {
   const o = normalizePoolOptions({});
-  assert.match(o.python, /\.venv[/\\]bin[/\\]python$|python3$/);
+  assert.equal(o.python, path.resolve(process.env.PYWORKER_PYTHON));
+  assert.equal(o.cwd, undefined, 'the workers run in the app\'s own directory');
 });
 
 test('worker command line carries the worker flags', () => {
@@ -120,7 +122,6 @@ test('worker command line carries the worker flags', () => {
 
 test('pool options from the environment', () => {
   const o = poolOptionsFromEnv({
-    PYWORKER_PYTHON: '/usr/bin/python3',
     PYWORKER_POOL_SIZE: '3',
     PYWORKER_MEMORY_LIMIT_MB: '600',
     PYWORKER_JOB_TIMEOUT_MS: '15000',
@@ -131,7 +132,6 @@ test('pool options from the environment', () => {
     PYWORKER_RETRIES: '',
   });
   assert.deepEqual(o, {
-    python: '/usr/bin/python3',
     size: 3,
     memoryLimitMb: 600,
     jobTimeoutMs: 15000,

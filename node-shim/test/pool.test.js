@@ -192,21 +192,33 @@ test('lazy pool starts workers on demand; ready() starts one', async (t) => {
   for (const w of pool.stats().workers) assert.ok(w.maxJobs >= 100 && w.maxJobs <= 110, `jittered maxJobs ${w.maxJobs}`);
 });
 
-test("fallback: 'original' resolves with the input, marked", async (t) => {
-  const pool = testPool(t, { size: 1, fallback: 'original' });
-  const junk = Buffer.from('\x89PNG\r\n\x1a\n but truncated', 'latin1');
-  const buf = await pool.remove(junk, SMALL);
-  assert.ok(buf.equals(junk));
+test("fallback: 'original' serves the input, marked, on worker failures only", async (t) => {
+  const fault = faultFile();
+  t.after(() => fault.cleanup());
+  const pool = testPool(t, { size: 1, fallback: 'original', retries: 0, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+  // The worker crashes mid-job: the input comes back, marked, with the error.
+  fault.arm('crash');
+  const buf = await pool.remove(png, SMALL);
+  assert.ok(buf.equals(png));
   assert.ok(isFallback(buf));
-  assert.equal(buf.pyworkerFallback.code, 'invalid_image');
-  assert.deepEqual(Object.keys(buf.pyworkerFallback).includes('code'), true);
-  const r = await pool.removeWithMeta(junk, SMALL);
+  assert.equal(buf.pyworkerFallback.code, 'worker_crashed');
+  assert.equal(Object.keys(buf).includes('pyworkerFallback'), false, 'not enumerable');
+  // The job hangs past its timeout: the same, with removeWithMeta's shape.
+  fault.arm('hang');
+  const r = await pool.removeWithMeta(png, { ...SMALL, timeoutMs: 1500 });
   assert.equal(r.fallback, true);
-  assert.equal(r.error.code, 'invalid_image');
+  assert.equal(r.error.code, 'job_timeout');
   assert.equal(r.mime, 'image/png');
   assert.equal(r.meta, null);
+  // The caller's own mistakes always reject, whatever the fallback.
+  const junk = Buffer.from('\x89PNG\r\n\x1a\n but truncated', 'latin1');
+  await assert.rejects(pool.remove(junk, SMALL), { code: 'invalid_image' });
+  await assert.rejects(pool.remove(png, { ...SMALL, bgColor: 'blue' }), { code: 'bad_request' });
+  await assert.rejects(pool.remove(png, { ...SMALL, bgColour: '#ffffff' }), { code: 'bad_request' });
+  await assert.rejects(pool.remove(makePng(20, 20)), { code: 'image_too_small' });
   // per request: throw wins over the pool's fallback
-  await assert.rejects(pool.remove(junk, { fallback: 'throw' }), { code: 'invalid_image' });
+  fault.arm('crash');
+  await assert.rejects(pool.remove(png, { ...SMALL, fallback: 'throw' }), { code: 'worker_crashed' });
   assert.ok(isPng(await pool.remove(png, SMALL)));
 });
 

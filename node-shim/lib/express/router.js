@@ -1,0 +1,104 @@
+'use strict';
+
+/**
+ * The Express router a host app mounts in one line:
+ *
+ *   app.use('/api', createRouter());
+ *
+ *   POST <mount>/remove-background  multipart/form-data, file field "image";
+ *        text fields: the request options (maxSize, format, bgColor, trim, ...)
+ *        -> 200 with the image, or 4xx/5xx {"error": {"code", "message"}}
+ *   GET  <mount>/health             pool counters and worker memory from /proc
+ *
+ * It uses the process-wide default pool (configured from PYWORKER_* variables,
+ * closed by `shutdown()` of pyworker-node) unless given a pool of its own.
+ * express and multer are the host app's (optional peer dependencies).
+ *
+ * @module pyworker-node/express/router
+ */
+
+const { getDefaultPool } = require('../default-pool');
+const { HttpError, errorResponse } = require('./http-errors');
+const { optionsFromFields } = require('./fields');
+const { health } = require('./health');
+
+const MiB = 1024 * 1024;
+const ACCEPTED_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/bmp']);
+
+/** @param {string} name */
+function requirePeer(name) {
+  try {
+    return require(name);
+  } catch (err) {
+    if (/** @type {any} */ (err).code !== 'MODULE_NOT_FOUND') throw err;
+    throw new Error(`pyworker-node/express needs ${name} in your app: npm install express multer`, { cause: err });
+  }
+}
+
+/**
+ * @param {object} [opts]
+ * @param {import('../pool').Pool} [opts.pool] default: the default pool (PYWORKER_* variables), created now so that
+ *   a missing interpreter or package fails at mount time
+ * @param {number} [opts.maxUploadBytes] default 10 MiB
+ * @param {number} [opts.criticalMb] /health CRITICAL above this RSS per worker (default the pool's memoryLimitMb, else 1024)
+ * @param {number} [opts.warnMb] /health WARNING above this (default 80 % of criticalMb)
+ * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
+ */
+function createRouter(opts = {}) {
+  const express = requirePeer('express');
+  const multer = requirePeer('multer');
+  const pool = opts.pool ?? getDefaultPool();
+  const { maxUploadBytes = 10 * MiB, retryAfterSeconds = 2 } = opts;
+  const criticalMb = opts.criticalMb ?? pool.options.memoryLimitMb ?? 1024;
+  const thresholds = { criticalMb, warnMb: opts.warnMb ?? Math.round(criticalMb * 0.8) };
+
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: maxUploadBytes, files: 1, fields: 20 },
+    /** @type {(req: any, file: {mimetype: string}, cb: (err: Error|null, accept?: boolean) => void) => void} */
+    fileFilter(req, file, cb) {
+      if (ACCEPTED_TYPES.has(file.mimetype)) return cb(null, true);
+      cb(new HttpError(415, 'unsupported_format', `unsupported file type ${file.mimetype}; send JPEG, PNG, WEBP or BMP`));
+    },
+  });
+
+  const router = express.Router();
+
+  router.post('/remove-background', upload.single('image'), async (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
+    if (!req.file) return next(new HttpError(400, 'bad_request', 'send the photo as multipart/form-data in the field "image"'));
+    // Stop the job if the client goes away before the answer.
+    const aborter = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
+    try {
+      const result = await pool.removeWithMeta(req.file.buffer, { ...optionsFromFields(req.body), signal: aborter.signal });
+      res.set({ 'Content-Type': result.mime, 'Cache-Control': 'no-store' });
+      if (!result.fallback) {
+        res.set({ 'X-Worker-Pid': String(result.workerPid), 'X-Processing-Ms': String(Math.round(result.meta.timingsMs.total)) });
+      }
+      res.send(result.image);
+    } catch (err) {
+      if (aborter.signal.aborted) return; // nobody is listening any more
+      next(err);
+    }
+  });
+
+  router.get('/health', (/** @type {any} */ req, /** @type {any} */ res) => {
+    const { httpStatus, ...body } = health(pool, thresholds);
+    res.status(httpStatus).json(body);
+  });
+
+  // Errors of these routes only: JSON with the code and the worker's message.
+  router.use((/** @type {any} */ err, /** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
+    if (res.headersSent) return next(err);
+    const r = errorResponse(err, { retryAfterSeconds });
+    if (r.status >= 500 && r.status !== 503) console.error(`[pyworker] ${req.method} ${req.originalUrl}: ${err && err.stack}`);
+    if (r.headers) res.set(r.headers);
+    res.status(r.status).json({ error: { code: r.code, message: r.message } });
+  });
+
+  return router;
+}
+
+module.exports = { createRouter, ACCEPTED_TYPES };
