@@ -1,0 +1,194 @@
+"""A new user's adoption, end to end: README.md's "Use it in your app", command by command.
+
+In a temporary directory outside the checkout: build the wheel and the npm tarball from a copy of the
+checkout, install both into a fresh venv and a fresh npm project, install the weights into a temporary
+U2NET_HOME, start the README's Express app from another directory, upload a photo over real HTTP (a PNG
+back) and a text file (a 4xx), SIGTERM the app and find no worker left. The commands are the README's own
+code blocks, with these substitutions only: the checkout's path for /path/to/pyworker, the app's for
+/path/to/app, a free port for 3000. So the README and this test cannot drift apart.
+
+pip and npm use their caches (npm with prefer-offline); nothing else is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .workerproc import REPO
+
+SECTION = "## Use it in your app"
+BASH = ["bash", "-euo", "pipefail", "-c"]
+
+
+def readme_blocks() -> list[tuple[str, str]]:
+    """(language, code) of each fenced block of the README's section, in order."""
+    text = (REPO / "README.md").read_text()
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    section = text[start : end if end >= 0 else None]
+    return re.findall(r"^```(\w+)\n(.*?)^```$", section, flags=re.S | re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def checkout_copy(dest: Path) -> None:
+    """The checkout's files as git sees them (tracked and new, not ignored), without build products."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        src = REPO / rel
+        if src.is_file():  # deleted-but-tracked files are listed too
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def run(block: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    t0 = time.monotonic()
+    done = subprocess.run([*BASH, block], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    print(f"{time.monotonic() - t0:6.1f} s  {block.strip().splitlines()[-1][:100]}")  # shown with pytest -s
+    assert done.returncode == 0, f"$ {block}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def test_readme_section_is_the_example_app() -> None:
+    blocks = readme_blocks()
+    assert [lang for lang, _ in blocks] == ["sh", "sh", "js", "sh", "sh"], blocks
+    example = (REPO / "node-shim" / "examples" / "express-app.js").read_text()
+    assert blocks[2][1] == example, "README's Express code and node-shim/examples/express-app.js differ"
+    assert len(example.strip().splitlines()) <= 12, "the Express part is meant to be about ten lines"
+
+
+def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
+    (build, install, app_js, start, use) = (code for _, code in readme_blocks())
+    root = Path(tempfile.mkdtemp(prefix="pyworker-adoption-")).resolve()
+    assert not root.is_relative_to(REPO)
+    checkout, app, elsewhere = root / "pyworker", root / "app", root / "elsewhere"
+    for d in (checkout, app, elsewhere):
+        d.mkdir()
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYWORKER_", "npm_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH", "U2NET_HOME")
+    }
+    # Nothing of the checkout on PATH: the app must find its own worker.
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and str(REPO) not in p)
+    env["U2NET_HOME"] = str(root / "u2net")
+    env["npm_config_prefer_offline"] = "true"
+
+    def subst(block: str) -> str:
+        return block.replace("/path/to/pyworker", str(checkout)).replace("/path/to/app", str(app)).replace("3000", str(port))
+
+    server = None
+    try:
+        # 1. Build both packages in a copy of the checkout (its dev venv, which has `build`, borrowed).
+        checkout_copy(checkout)
+        (checkout / ".venv").symlink_to(REPO / ".venv")
+        run(subst(build), checkout, env)
+        built = sorted(p.name for p in (checkout / "dist").iterdir())
+        assert len(built) == 2 and all(name in install for name in built), (built, install)
+
+        # 2. An existing app (an npm project), then the README's install commands in it.
+        run("npm init -y >/dev/null", app, env)
+        run(subst(install), app, env)
+        assert (app / ".venv" / "bin" / "pyworker").is_file()
+        assert (root / "u2net" / "u2netp.onnx").is_file(), "weights go to $U2NET_HOME"
+        pkg = json.loads((app / "node_modules" / "pyworker-node" / "package.json").read_text())
+        assert pkg["name"] == "pyworker-node" and not (app / "node_modules" / "pyworker").exists()
+        assert (app / "node_modules" / "@msgpack" / "msgpack").is_dir() and (app / "node_modules" / "@types" / "node").is_dir()
+        # Only the runtime dependencies: no rembg, pytest, ruff in the app's Python.
+        freeze = run(".venv/bin/python -m pip freeze", app, env).stdout.lower()
+        for heavy in ("rembg", "pytest", "ruff", "hypothesis", "numba", "opencv"):
+            assert heavy not in freeze, f"{heavy} installed by the wheel:\n{freeze}"
+
+        # 3. The README's app, started from another directory.
+        (app / "server.js").write_text(app_js)
+        server = subprocess.Popen(
+            [*BASH, subst(start)], cwd=elsewhere, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        health_url = f"http://127.0.0.1:{port}/api/health"
+        deadline = time.monotonic() + 120
+        health = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(health_url, timeout=5) as resp:
+                    health = json.load(resp)
+                if health["status"] == "OK":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        assert server.poll() is None, f"the app exited:\n{server.stdout.read() if server.stdout else ''}"
+        assert health is not None and health["status"] == "OK", health
+
+        # 4. The README's requests: a photo in, a PNG out; then /api/health.
+        shutil.copy(REPO / "samples" / "astronaut.jpg", elsewhere / "photo.jpg")
+        done = run(subst(use), elsewhere, env, timeout=180)
+        out = (elsewhere / "photo.png").read_bytes()
+        assert out[:8] == b"\x89PNG\r\n\x1a\n" and len(out) > 1000
+        health = json.loads(done.stdout)
+        assert health["status"] == "OK" and health["workers"], health
+        assert all(w["source"] == "proc" and w["peakRssMb"] >= w["rssMb"] > 0 for w in health["workers"]), health
+
+        # A text file is the caller's mistake: 4xx with a JSON error.
+        (elsewhere / "notes.txt").write_text("not a photo\n")
+        bad = run(
+            f"curl -s -o body.json -w '%{{http_code}}' -F image=@notes.txt "
+            f"http://127.0.0.1:{port}/api/remove-background",
+            elsewhere,
+            env,
+        )
+        assert 400 <= int(bad.stdout) < 500, bad.stdout
+        assert json.loads((elsewhere / "body.json").read_text())["error"]["code"] == "unsupported_format"
+
+        # 5. SIGTERM: the app finishes, stops its workers, exits; no Python process of it is left.
+        # bash execs its last command, so the server's pid may be node's own.
+        shell = psutil.Process(server.pid)
+        node = next(p for p in [shell, *shell.children(recursive=True)] if p.name() == "node")
+        workers = [p for p in node.children(recursive=True)]
+        assert workers and all("python" in p.name() for p in workers), workers
+        worker_pids = {p.pid for p in workers}
+        assert worker_pids == {w["pid"] for w in health["workers"]}
+        node.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        assert server.returncode == 0, server.stdout.read() if server.stdout else ""
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"workers left behind: {alive}"
+        leftovers = [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if any(str(app) in part for part in (p.info["cmdline"] or []))
+        ]
+        assert not leftovers, f"processes of the app still running: {leftovers}"
+    finally:
+        if server is not None and server.poll() is None:
+            for p in psutil.Process(server.pid).children(recursive=True):
+                p.kill()
+            server.kill()
+            server.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(pytest.main([__file__, "-v"]))
