@@ -98,7 +98,9 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
     env["npm_config_prefer_offline"] = "true"
 
     def subst(block: str) -> str:
-        return block.replace("/path/to/pyworker", str(checkout)).replace("/path/to/app", str(app)).replace("3000", str(port))
+        for placeholder, value in (("/path/to/pyworker", checkout), ("/path/to/app", app), ("3000", port)):
+            block = block.replace(placeholder, str(value))
+        return block
 
     server = None
     try:
@@ -116,7 +118,8 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
         assert (root / "u2net" / "u2netp.onnx").is_file(), "weights go to $U2NET_HOME"
         pkg = json.loads((app / "node_modules" / "pyworker-node" / "package.json").read_text())
         assert pkg["name"] == "pyworker-node" and not (app / "node_modules" / "pyworker").exists()
-        assert (app / "node_modules" / "@msgpack" / "msgpack").is_dir() and (app / "node_modules" / "@types" / "node").is_dir()
+        for dep in ("@msgpack/msgpack", "@types/node"):
+            assert (app / "node_modules" / dep).is_dir(), f"{dep} is a dependency of pyworker-node"
         # Only the runtime dependencies: no rembg, pytest, ruff in the app's Python.
         freeze = run(".venv/bin/python -m pip freeze", app, env).stdout.lower()
         for heavy in ("rembg", "pytest", "ruff", "hypothesis", "numba", "opencv"):
@@ -166,14 +169,14 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
         # bash execs its last command, so the server's pid may be node's own.
         shell = psutil.Process(server.pid)
         node = next(p for p in [shell, *shell.children(recursive=True)] if p.name() == "node")
-        workers = [p for p in node.children(recursive=True)]
+        workers = node.children(recursive=True)
         assert workers and all("python" in p.name() for p in workers), workers
         worker_pids = {p.pid for p in workers}
         assert worker_pids == {w["pid"] for w in health["workers"]}
         node.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         assert server.returncode == 0, server.stdout.read() if server.stdout else ""
-        gone, alive = psutil.wait_procs(workers, timeout=10)
+        _gone, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive, f"workers left behind: {alive}"
         leftovers = [
             p.pid

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from ..common import BENCH, REPO, Batch, Run, peak_rss_mb
@@ -19,7 +21,11 @@ class NodeShim(System):
 
     def start(self, inputs: list[Input]) -> None:
         self.child = JsonLinesChild(
-            ["node", str(BENCH / "node_client.js"), str(self.size), str(self.threads)], self.key, cwd=REPO
+            ["node", str(BENCH / "node_client.js"), str(self.size), str(self.threads)],
+            self.key,
+            cwd=REPO,
+            # The pool's interpreter: this one (make setup installs pyworker into .venv); the shim never guesses.
+            env={**os.environ, "PYWORKER_PYTHON": sys.executable},
         )
         self.child.call(op="load", files={i.name: str(i.path) for i in inputs})
 
