@@ -72,7 +72,7 @@ const SETTINGS = [
   { name: 'retries', type: 'int', min: 0, max: 100, default: 1, env: 'PYWORKER_RETRIES', defaultDoc: '1',
     doc: 'resend a job whose worker died (crash, signal, closed stdout, garbage on stdout)' },
   { name: 'fallback', type: 'choice', choices: ['throw', 'original'], default: 'throw', env: 'PYWORKER_FALLBACK', defaultDoc: "`'throw'`",
-    doc: "`'original'`: resolve failures with the input, marked" },
+    doc: "`'original'`: resolve worker-side failures with the input, [marked](#fallback); the caller's own errors always reject" },
   { name: 'restartBackoffMs', type: 'number', min: 0, default: 1_000, env: 'PYWORKER_RESTART_BACKOFF_MS', defaultDoc: '1000',
     doc: 'back-off after a failed start, doubling' },
   { name: 'maxRestartBackoffMs', type: 'number', min: 0, default: 30_000, env: 'PYWORKER_MAX_RESTART_BACKOFF_MS', defaultDoc: '30000', doc: 'longest back-off' },
