@@ -149,7 +149,8 @@ def _detector() -> Any:
                 import yuface
             except ImportError as exc:
                 raise WorkerError(
-                    "internal", "crop: 'face' needs yuface==2023.5.1 (pip install -r requirements.txt)"
+                    "internal",
+                    "crop: 'face' needs yuface==2023.5.1 (pip install 'pyworker[face]'; wheels for CPython 3.10-3.11)",
                 ) from exc
             _yuface = yuface
         return _yuface
