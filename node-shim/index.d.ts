@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 export type BgColor = string | [number, number, number] | null;
 
 /** Models the worker knows (docs/protocol.md#options-of-remove); their weights must be installed (`pyworker models install NAME`). */
-export type ModelName = 'u2netp' | 'u2net' | 'u2net_human_seg' | 'silueta' | 'isnet-general-use';
+export type ModelName = 'u2netp' | 'u2net' | 'u2net_human_seg' | 'silueta' | 'isnet-general-use' | 'modnet';
 
 /** ID-photo presets (docs/id-photos.md). */
 export type PresetName = 'passport-35x45' | 'us-2x2' | 'avatar';

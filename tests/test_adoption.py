@@ -115,7 +115,8 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
         run("npm init -y >/dev/null", app, env)
         run(subst(install), app, env)
         assert (app / ".venv" / "bin" / "pyworker").is_file()
-        assert (root / "u2net" / "u2netp.onnx").is_file(), "weights go to $U2NET_HOME"
+        for model in ("u2netp", "modnet"):  # the default models
+            assert (root / "u2net" / f"{model}.onnx").is_file(), "weights go to $U2NET_HOME"
         pkg = json.loads((app / "node_modules" / "pyworker-node" / "package.json").read_text())
         assert pkg["name"] == "pyworker-node" and not (app / "node_modules" / "pyworker").exists()
         for dep in ("@msgpack/msgpack", "@types/node"):
