@@ -212,7 +212,8 @@ export interface RemoveMeta {
   rollDeg: number | null;
   /** The ID-photo checks (docs/id-photos.md#compliance); null without crop. */
   compliance: ComplianceReport | null;
-  timingsMs: { decode: number; infer: number; post: number; encode: number; total: number };
+  /** `run` is the model's session.run alone, part of `infer` (which adds its pre- and post-processing). */
+  timingsMs: { decode: number; infer: number; run: number; post: number; encode: number; total: number };
   /** Keys the worker adds later appear here too, camelCased. */
   [key: string]: unknown;
 }

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import os
 import sys
+from collections.abc import Iterator
 from functools import cache
 
 _MB = 1024.0
@@ -62,10 +64,14 @@ def trim() -> None:
 
 
 # glibc mallopt() parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-MMAP_THRESHOLD = 1 << 20  # 1 MiB
+MMAP_THRESHOLD = 1 << 20  # 1 MiB, between runs: image buffers are their own mmaps, unmapped on free
+RUN_MMAP_THRESHOLD = 16 << 20  # during session.run: activations up to 16 MiB come from the heap, reused there
+TRIM_THRESHOLD = 512 << 20  # free() never shrinks the heap by itself; settle() does it once, after the job
 ARENA_MAX = 2
+SETTLE_SLACK_MB = 4.0  # RSS this far above the last settled figure is worth a malloc_trim
 HUGETLB_TUNABLE = "glibc.malloc.hugetlb=1"  # glibc >= 2.35: madvise(MADV_HUGEPAGE) on malloc's mmaps and heap
 NO_HUGEPAGES_ENV = "PYWORKER_NO_HUGEPAGES"
 
@@ -120,11 +126,14 @@ def tune_malloc(reexec: bool = True) -> bool:
        GLIBC_TUNABLES=glibc.malloc.hugetlb=1 added; nothing has been read from stdin yet. Without it each
        job re-faults ~140k 4 KiB pages; with it a few hundred 2 MiB ones. Set PYWORKER_NO_HUGEPAGES=1 to
        skip this (or set glibc.malloc.hugetlb yourself).
-    2. mallopt(M_MMAP_THRESHOLD, 1 MiB): every block of 1 MiB or more (decoded images, resized copies,
-       onnxruntime activations) is its own mmap, unmapped on free, so it never strands heap pages behind a
-       small live block. Setting it also stops glibc raising the threshold by itself (up to 32 MiB) after
-       the first big free, which is what lets a worker's heap creep up job after job.
-    3. mallopt(M_ARENA_MAX, 2): onnxruntime's pool threads would otherwise each get a heap of their own.
+    2. mallopt(M_MMAP_THRESHOLD, 1 MiB) between runs: every block of 1 MiB or more (decoded images,
+       resized copies) is its own mmap, unmapped on free, so it never strands heap pages behind a small
+       live block. Setting it also stops glibc raising the threshold by itself (up to 32 MiB) after the
+       first big free, which is what lets a worker's heap creep up job after job. During session.run,
+       activation_heap() lifts it (see there).
+    3. mallopt(M_TRIM_THRESHOLD, 512 MiB): free() does not hand the top of the heap back in the middle of
+       a run (only to fault it in again a few layers later); settle() trims once the job is done.
+    4. mallopt(M_ARENA_MAX, 2): onnxruntime's pool threads would otherwise each get a heap of their own.
 
     Returns False, and does nothing, where the C library is not glibc (musl, macOS, Windows).
     """
@@ -138,5 +147,57 @@ def tune_malloc(reexec: bool = True) -> bool:
         sys.stderr.flush()
         with contextlib.suppress(OSError):  # if the exec fails, carry on without huge pages
             os.execv(sys.executable, sys.orig_argv)
-    ok = lib.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-    return lib.mallopt(_M_ARENA_MAX, ARENA_MAX) == 1 and ok
+    results = [lib.mallopt(opt, value) for opt, value in _TUNED]
+    global _tuned
+    _tuned = all(r == 1 for r in results)
+    return _tuned
+
+
+_TUNED = ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD), (_M_ARENA_MAX, ARENA_MAX))
+_tuned = False  # set by tune_malloc(): only then does activation_heap() touch the allocator
+
+
+@contextlib.contextmanager
+def activation_heap() -> Iterator[None]:
+    """Around session.run: blocks under 16 MiB come from glibc's heap instead of fresh mmaps.
+
+    Without an arena (lean mode) onnxruntime mallocs each activation and frees it after its last use.
+    As mmaps (1 MiB threshold) every one of them, hundreds per run, is faulted in and zeroed anew; from
+    the heap a freed activation is reused by the next one, so a u2netp run takes ~5,000 page faults
+    instead of ~33,000 and ~7 % more CPU than onnxruntime's own arena instead of ~25 %. The largest
+    blocks (26-52 MB at 320²) stay mmaps: in the heap they leave holes the smaller ones cannot fill, and
+    the run's peak rose to ~300 MB (256 MiB threshold) instead of ~240 (docs/memory.md). The heap keeps
+    its pages until Settler.settle() trims them after the job; the threshold goes back to 1 MiB after
+    the run so image buffers stay mmaps.
+    """
+    lib = _libc() if _tuned else None
+    if lib is not None:
+        lib.mallopt(_M_MMAP_THRESHOLD, RUN_MMAP_THRESHOLD)
+    try:
+        yield
+    finally:
+        if lib is not None:
+            lib.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+class Settler:
+    """Gives memory back after a job, only when the job left RSS higher than the last settled figure.
+
+    A job that stayed within SETTLE_SLACK_MB costs nothing here. Objects are freed by reference counting
+    the moment a job drops them; the collector only finds cycles, and a full gc.collect() costs 5-15 ms
+    with numpy, Pillow and onnxruntime loaded, so a job collects the young generations only; a failed job
+    (whose traceback may hold frames in a cycle) collects everything.
+    """
+
+    def __init__(self) -> None:
+        self.settled_mb = rss_mb()
+
+    def settle(self, force: bool = False) -> float:
+        """Trim if RSS rose (or if forced: a failed job, the warm-up); returns RSS in MB afterwards."""
+        gc.collect(2 if force else 1)
+        now = rss_mb()
+        if force or now > self.settled_mb + SETTLE_SLACK_MB:
+            trim()
+            now = rss_mb()
+            self.settled_mb = now
+        return now

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import time
@@ -47,6 +46,7 @@ class Server:
         self.in_fd = in_fd
         self.out_fd = out_fd
         self.models = SessionCache(config.threads, config.memory_mode, config.max_models)
+        self.settler = memory.Settler()
         self.jobs = 0
         self.errors = 0
         self.started = time.monotonic()
@@ -93,8 +93,7 @@ class Server:
         model = self.models.get(name)
         size = model.input_size
         model.infer(np.zeros((1, 3, size, size), dtype=np.float32))
-        gc.collect()
-        memory.trim()
+        self.settler.settle(force=True)
 
     def start(self) -> bool:
         logs.log("info", "starting", version=__version__, model=self.config.model, threads=self.config.threads)
@@ -257,8 +256,7 @@ class Server:
             reply = {"id": req_id, "ok": False, "error": {"code": "internal", "message": message_text}}
             self.errors += 1
         message.clear()  # drop the input bytes before measuring
-        gc.collect()
-        memory.trim()
+        self.settler.settle(force=not reply["ok"])
         reply["stats"] = stats = self.stats()
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         if reply["ok"]:

@@ -46,7 +46,7 @@ def test_bench_smoke_runs_and_writes_sane_results(tmp_path) -> None:
     for key in ("1", "2"):
         cell = results["systems"][key]["latency"]["astronaut.jpg"]
         assert cell["out_size"] == [photo["width"], photo["height"]]
-        assert set(cell["worker_ms"]) == {"decode", "infer", "post", "encode", "total"}
+        assert set(cell["worker_ms"]) == {"decode", "infer", "run", "post", "encode", "total"}
     idle = results["pyworker_memory"]["idle"]
     assert 10 < idle["rss_mb"] <= idle["peak_rss_mb"]
     assert any(t["what"].startswith("idle RSS") for t in results["targets"])

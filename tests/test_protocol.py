@@ -45,7 +45,8 @@ def test_remove_reply_has_image_meta_and_stats(worker: WorkerProcess) -> None:
     meta = reply["meta"]
     assert (meta["width"], meta["height"], meta["input_width"], meta["input_height"]) == (160, 200, 160, 200)
     assert meta["model"] == "u2netp"
-    assert set(meta["timings_ms"]) == {"decode", "infer", "post", "encode", "total"}
+    assert set(meta["timings_ms"]) == {"decode", "infer", "run", "post", "encode", "total"}
+    assert meta["timings_ms"]["infer"] >= meta["timings_ms"]["run"] > 0
     assert meta["timings_ms"]["total"] >= meta["timings_ms"]["infer"] > 0
     assert reply["stats"]["jobs"] == jobs_before + 1
 

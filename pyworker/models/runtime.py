@@ -37,11 +37,3 @@ def session_options(threads: int, mode: str = "lean") -> ort.SessionOptions:
     elif mode != "fast":
         raise ValueError(f"memory mode must be one of {MEMORY_MODES}, not {mode!r}")
     return opts
-
-
-def run_options(mode: str = "lean") -> ort.RunOptions | None:
-    """Per-run options. None in both modes: with no arena there is nothing to shrink (arena shrinkage
-    was measured and rejected, see docs/memory.md); fast mode keeps onnxruntime's defaults."""
-    if mode not in MEMORY_MODES:
-        raise ValueError(f"memory mode must be one of {MEMORY_MODES}, not {mode!r}")
-    return None

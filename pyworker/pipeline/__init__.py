@@ -110,6 +110,7 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
 
     small_mask = model.predict(rgb)
     clock.lap("infer")
+    clock.ms["run"] = round(model.last_run_ms, 1)  # session.run alone, part of infer
 
     cap = output_pixel_cap(opts, limits)
     framed: idphoto.Framed | None = None
