@@ -4,7 +4,9 @@
 - peak RSS (VmHWM) for a 12 MP (4000x3000) JPEG and for a 4096x4096 PNG;
 - RSS drift over 200 jobs (RSS after job 200 minus RSS after job 1);
 - crop on and off (issue 4): the same photo at default options, with `crop: "face"` and with the ID preset
-  passport-35x45: peak RSS and latency of each, on its own fresh worker.
+  passport-35x45: peak RSS and latency of each, on its own fresh worker;
+- encode time and size of an 800x800 result as PNG and WEBP, and the PNG size before fpng;
+- pool scaling: a pool of two 1-thread workers against one 1-thread worker.
 """
 
 from __future__ import annotations
@@ -111,3 +113,59 @@ def crop_on_off(inp: Input, threads: int, runs: int) -> dict[str, Any]:
         finally:
             c.close()
     return {"input": inp.name, "modes": modes}
+
+
+def encode_figures(inp: Input, threads: int, runs: int = 5) -> dict[str, Any]:
+    """The worker's own encode time (meta.timings_ms.encode) and size for PNG and WEBP at default options
+    (800 px), on a fresh worker; plus the PNG size the encoder before fpng made of the same result
+    (Pillow, zlib level 1, the photo's colours kept under transparent pixels), rebuilt here from the
+    worker's own mask (`only_mask`), so "within 15 % of today's size" is checked on every run."""
+    import io
+
+    from PIL import Image
+
+    data = inp.path.read_bytes()
+    c = _fresh(threads)
+    out: dict[str, Any] = {"input": inp.name, "runs": runs}
+    try:
+        for fmt in ("png", "webp"):
+            c.remove(data, {"format": fmt})  # warm-up
+            replies = [c.remove(data, {"format": fmt})[1] for _ in range(runs)]
+            out[fmt] = {
+                "encode_ms": round(median([r["meta"]["timings_ms"]["encode"] for r in replies]), 1),
+                "bytes": len(replies[-1]["image"]),
+                "size": [replies[-1]["meta"]["width"], replies[-1]["meta"]["height"]],
+            }
+        _, mask_reply = c.remove(data, {"only_mask": True})
+    finally:
+        c.close()
+    mask = Image.open(io.BytesIO(mask_reply["image"])).convert("L")
+    with Image.open(inp.path) as photo:
+        rgba = photo.convert("RGB").resize(mask.size, Image.Resampling.LANCZOS).convert("RGBA")
+    rgba.putalpha(mask)
+    buf = io.BytesIO()
+    rgba.save(buf, "PNG", compress_level=1)
+    out["png_before_bytes"] = buf.tell()
+    return out
+
+
+def pool_scaling(inputs: list[Input], rounds: int = 2) -> dict[str, Any]:
+    """images/s over `inputs` (default options) for one worker of 1 thread at concurrency 1 and a pool of two
+    workers of 1 thread at concurrency 2, alternated round by round so load drift lands on both."""
+    from .systems.pyworker_proto import PyworkerProtocol
+
+    one = PyworkerProtocol("scale_1x1", "1 worker x 1 thread", 1, 1, {})
+    two = PyworkerProtocol("scale_2x1", "2 workers x 1 thread", 2, 1, {})
+    rates: dict[str, list[float]] = {"1x1": [], "2x1": []}
+    try:
+        for system in (one, two):
+            system.start(inputs)
+            system.batch(inputs[:1] * system.workers, system.workers)  # warms every worker
+        for rnd in range(rounds):
+            for key, system in (("1x1", one), ("2x1", two)) if rnd % 2 == 0 else (("2x1", two), ("1x1", one)):
+                rates[key].append(round(system.batch(inputs * 2, system.workers).images_per_s, 3))
+    finally:
+        one.stop()
+        two.stop()
+    a, b = median(rates["1x1"]), median(rates["2x1"])
+    return {"inputs": [i.name for i in inputs], "rounds": rates, "one": a, "two": b, "ratio": round(b / a, 2)}

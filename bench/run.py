@@ -47,14 +47,15 @@ from bench.systems.spawn import SpawnPerRequest
 
 FULL_SIZE = 0  # pyworker max_size 0: the input's size, as rembg returns
 SMOKE_PHOTO = "astronaut.jpg"
+REFERENCE_PHOTO = "gen-800.jpg"  # the issue's reference job: 800x800 JPEG -> 800 px PNG
 
 
 def runs_for(inp: Input, spawn: bool = False) -> int:
     """Timed runs per photo after the warm-up: fewer for the slow ones so `make bench` stays under 15 minutes."""
     if spawn:
         return 2 if inp.megapixels < 2 else 1
-    if inp.name == "gen-1mp.jpg":
-        return 5  # the photo the summary table and the picture show
+    if inp.name in ("gen-1mp.jpg", REFERENCE_PHOTO):
+        return 5  # the photos the summary table, the picture and the floor targets use
     return 3
 
 
@@ -163,7 +164,8 @@ def build_rows(threads: int, pool: int, smoke: bool) -> list[Row]:
 
 
 def log(msg: str, t0: float) -> None:
-    print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", flush=True)
+    load = os.getloadavg()[0]
+    print(f"[{time.perf_counter() - t0:6.0f}s load {load:4.1f}] {msg}", flush=True)
 
 
 def _stop(systems: list[System]) -> None:
@@ -361,6 +363,13 @@ def _memory_figures(inputs: list[Input], threads: int, drift_jobs: int, t0: floa
         ),
         t0,
     )
+    if REFERENCE_PHOTO in by:
+        f["encode"] = memfigures.encode_figures(by[REFERENCE_PHOTO], threads)
+        e = f["encode"]
+        log(f"encode {REFERENCE_PHOTO}: png {e['png']['encode_ms']} ms, webp {e['webp']['encode_ms']} ms", t0)
+    everyday = [i for i in inputs if i.megapixels < 5]
+    f["pool_scaling"] = memfigures.pool_scaling(everyday)
+    log(f"pool of 2x1 thread vs 1x1: {f['pool_scaling']['ratio']}x", t0)
     f["drift"] = memfigures.drift([i for i in inputs if i.megapixels < 5], drift_jobs, threads)
     log(f"drift over {drift_jobs} jobs: {f['drift']['drift_mb']:+.1f} MB", t0)
     return f

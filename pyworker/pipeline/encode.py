@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 from PIL import Image, ImageChops
 
 from .options import RGB, RemoveOptions
@@ -35,36 +34,25 @@ def compose(rgb: Image.Image, mask: Image.Image, alpha: Image.Image | None, opts
         out = Image.new("RGB", rgb.size, color)
         out.paste(rgb, (0, 0), mask)
         return out
-    # putalpha keeps the subject's own colours on soft edges; compositing onto
-    # transparent black (rembg's naive_cutout) darkens them.
+    # putalpha keeps the subject's own colours on soft edges (and the input's colours everywhere, which
+    # the protocol promises); compositing onto transparent black (rembg's naive_cutout) darkens them.
     out = rgb.convert("RGBA")
     out.putalpha(mask)
-    return clear_hidden(out)
+    return out
 
 
-def clear_hidden(rgba: Image.Image) -> Image.Image:
-    """Black out the colour of fully transparent pixels (alpha 0), which no viewer shows.
-
-    Half of a typical cut-out is fully transparent; left with the photo's colours, those pixels are most
-    of the PNG's bytes. Zeroed, the PNG is 25-50 % smaller and faster to write, and rembg's output has the
-    same zeros there. Pixels with any opacity keep their colours. One pass over 32-bit pixels: a pixel
-    whose alpha byte is 0 becomes 0 (Pillow's ImageChops on RGBA takes ~35 ms at 800x800; this ~1 ms).
-    """
-    pixels = np.array(rgba)  # the one writable copy
-    words = pixels.view(np.uint32).reshape(pixels.shape[:2])
-    keep = (pixels[..., 3] != 0).astype(np.uint32)
-    np.negative(keep, out=keep)  # 1 -> 0xFFFFFFFF, 0 -> 0
-    np.bitwise_and(words, keep, out=words)
-    return Image.fromarray(pixels)  # shares the array's memory
+# fpng needs the whole image in one buffer (a copy: 4 bytes a pixel); above this, Pillow's zlib encoder,
+# which streams rows, keeps a full-size job's peak where it was.
+FPNG_MAX_PIXELS = 4_000_000
 
 
 def _png(image: Image.Image) -> bytes:
     channels = _CHANNELS.get(image.mode)
-    if _fpng is not None and channels is not None:
+    if _fpng is not None and channels is not None and image.width * image.height <= FPNG_MAX_PIXELS:
         return _fpng.encode_image_to_memory(image.tobytes(), image.width, image.height, channels)
     buf = io.BytesIO()
-    # Masks (mode L), and everything without fpng: zlib level 1 (a 12 MP cut-out: 950 ms at level 1, 3980 at
-    # Pillow's default 6, for 4 % more bytes).
+    # zlib level 1: a 12 MP cut-out encodes in ~950 ms at level 1, 3980 at Pillow's default 6, for 4 % more
+    # bytes. Also masks (mode L) and everything where fpng is missing.
     image.save(buf, "PNG", compress_level=1)
     return buf.getvalue()
 
