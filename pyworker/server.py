@@ -165,8 +165,7 @@ class Server:
         if reply is None:
             return reply, exit_code
         if heavy and self.jobs == jobs:  # a remove job (self.jobs moved) has done this already
-            gc.collect()
-            memory.trim()
+            self.settler.settle(force=True)
             reply["stats"] = self.stats()
         limit = self.config.max_rss_mb
         if exit_code is None and limit is not None and reply["stats"]["rss_mb"] > limit:
