@@ -407,7 +407,8 @@ def test_trim_padding_is_bounded_by_max_size(cost_worker: DrainedWorker) -> None
     reply, _, grew = costly(cost_worker, lambda: cost_worker.remove(photo, trim=True, padding=4096))
     assert reply["ok"] is True, reply.get("error")
     meta = reply["meta"]
-    assert max(meta["width"], meta["height"]) == 800 and grew < 150, (meta["width"], meta["height"], grew)
+    # 200: the inference alone raises the peak ~165 MB since its activations come from the heap (issue 12).
+    assert max(meta["width"], meta["height"]) == 800 and grew < 200, (meta["width"], meta["height"], grew)
     out = decode(reply["image"])
     assert out.getpixel((0, 0))[3] == 0 and out.getpixel((400, 400))[3] > 0  # a wide transparent margin, subject mid
 
