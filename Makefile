@@ -26,9 +26,12 @@ $(NODE_SHIM)/node_modules/.installed: $(NODE_SHIM)/package-lock.json
 	cd $(NODE_SHIM) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# samples/ plus synthetic variants of astronaut.jpg (demo/variants.py) -> cut-outs, ID photos with their
+# compliance reports (out/NAME.id.png, out/NAME.id.json) -> out/contact-sheet.png.
 demo: setup
-	PYWORKER_PYTHON=$(abspath $(PY)) node $(NODE_SHIM)/examples/demo.js samples out
-	$(PY) -m pyworker contact-sheet --samples samples --results out --out out/contact-sheet.png
+	$(PY) -m demo.variants out/photos
+	PYWORKER_PYTHON=$(abspath $(PY)) node $(NODE_SHIM)/examples/demo.js out/photos out
+	$(PY) -m demo.contact_sheet --samples out/photos --results out --out out/contact-sheet.png
 
 # Debian's redis-server (the queue tests start their own on a free port) and
 # chromium (the page test drives it headless); a quick no-op when present.

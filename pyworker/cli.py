@@ -1,5 +1,6 @@
-"""Command line: `serve` (the default), `remove IN OUT` for one file, `models` to list or install weights,
-`contact-sheet` to lay a run's results side by side."""
+"""Command line: `serve` (the default), `remove IN OUT` for one file, `models` to list or install weights.
+
+(The demo's contact sheet is demo code: `python -m demo.contact_sheet`.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from . import __version__
 
-SUBCOMMANDS = ("serve", "remove", "models", "contact-sheet")
+SUBCOMMANDS = ("serve", "remove", "models")
 
 
 def _default_threads() -> int:
@@ -158,27 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = msub.add_parser("fetch", help="download a model through rembg's downloader (needs GitHub)")
     fetch.add_argument("name")
 
-    sheet = sub.add_parser(
-        "contact-sheet",
-        help="one PNG per run: original | cut-out on a checkerboard | ID crop, a row per photo",
-        description="Pairs SAMPLES/NAME.jpg with RESULTS/NAME.png (cut-out) and RESULTS/NAME.id.png (ID crop).",
-    )
-    sheet.add_argument("--samples", type=Path, default=Path("samples"), help="the input photos (default: samples)")
-    sheet.add_argument("--results", type=Path, default=Path("out"), help="the worker's results (default: out)")
-    sheet.add_argument("--out", type=Path, default=Path("out/contact-sheet.png"), help="default: out/contact-sheet.png")
     return parser
-
-
-def _contact_sheet(args: argparse.Namespace) -> int:
-    from . import contact_sheet
-
-    try:
-        rows = contact_sheet.write(args.samples, args.results, args.out)
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{args.out}: {rows} row(s)")
-    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -255,6 +236,4 @@ def main(argv: list[str] | None = None) -> int:
         return _remove(args)
     if args.command == "models":
         return _models(args)
-    if args.command == "contact-sheet":
-        return _contact_sheet(args)
     return _serve(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -11,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from demo import variants
-from pyworker import contact_sheet
+from demo import contact_sheet, variants
 from pyworker.pipeline.idphoto import FACE_FRAMING, PRESETS
 
 from .images import ASTRONAUT, decode, encode, subject_scene
@@ -368,12 +368,28 @@ def _write_run(tmp: Path) -> tuple[Path, Path]:
     cut.paste((200, 30, 30, 255), (150, 0, 300, 200))  # right half opaque, left half transparent
     cut.save(results / "red.png")
     Image.new("RGB", (413, 531), (30, 200, 30)).save(results / "red.id.png")
+    report = {
+        "preset": "passport-35x45",
+        "passed": False,
+        "checks": [
+            {"name": "head_height", "value": 0.69, "accepted": [0.644, 0.756], "passed": True},
+            {"name": "crown_visible", "value": False, "accepted": True, "passed": False, "note": "cut"},
+            {"name": "upscale", "value": 8.17, "accepted": [0, 1.5], "passed": False},
+        ],
+    }
+    (results / "red.id.json").write_text(json.dumps({"rollDeg": 7.2, "compliance": report}))
     Image.new("RGBA", (200, 300), (30, 30, 200, 255)).save(results / "blue.png")
-    return samples, results  # blue.id.png is missing on purpose
+    return samples, results  # blue.id.png and blue.id.json are missing on purpose
 
 
 def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tol: int = 12) -> bool:
     return all(abs(a - b) <= tol for a, b in zip(pixel[:3], colour, strict=True))
+
+
+def _inked(sheet: Image.Image, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> int:
+    """Pixels of `box` within 40 levels of `colour`."""
+    arr = np.asarray(sheet.crop(box)).astype(int)
+    return int((np.abs(arr - np.asarray(colour)).max(axis=2) <= 40).sum())
 
 
 def test_contact_sheet_layout(tmp_path: Path) -> None:
@@ -381,6 +397,7 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
     rows = contact_sheet.find_rows(samples, results)
     assert [r.name for r in rows] == ["blue", "red"]
     assert rows[0].id_crop is None and rows[1].id_crop == results / "red.id.png"
+    assert rows[0].id_meta is None and rows[1].id_meta == results / "red.id.json"
     out = tmp_path / "sheet" / "contact-sheet.png"
     assert contact_sheet.write(samples, results, out) == 2
     sheet = Image.open(out)
@@ -392,10 +409,11 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
         x, y = contact_sheet.cell_origin(row, col)
         return sheet.getpixel((x + round(fx * (cell - 1)), y + round(fy * (cell - 1))))
 
-    # Row 0, blue: original, opaque cut-out, and a "missing" ID cell.
+    # Row 0, blue: original, opaque cut-out, and "missing" ID and report cells.
     assert _near(at(0, 0, 0.5, 0.5), (30, 30, 200))
     assert _near(at(0, 1, 0.5, 0.5), (30, 30, 200))
     assert at(0, 2, 0.1, 0.1) == contact_sheet.MISSING
+    assert at(0, 3, 0.1, 0.1) == contact_sheet.MISSING
     # Row 1, red: the cut-out's transparent left half shows the checkerboard, its right half red.
     assert _near(at(1, 0, 0.5, 0.5), (200, 30, 30))
     row_y = contact_sheet.cell_origin(1, 1)[1] + cell // 2
@@ -404,23 +422,57 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
     assert {contact_sheet.CHECK_LIGHT, contact_sheet.CHECK_DARK} <= left
     assert _near(at(1, 1, 0.75, 0.5), (200, 30, 30))
     assert _near(at(1, 2, 0.5, 0.5), (30, 200, 30))
+    # The report column: a verdict line, then one line per check, its mark green (✔) or red (✘).
+    x, y = contact_sheet.cell_origin(1, 3)
+    line = contact_sheet.LINE
+    marks = [(x, y + 2 + (i + 1) * line, x + 18, y + 2 + (i + 2) * line) for i in range(3)]
+    assert _inked(sheet, marks[0], contact_sheet.PASS_INK) > 10 and _inked(sheet, marks[0], contact_sheet.FAIL_INK) == 0
+    for box in marks[1:]:
+        assert _inked(sheet, box, contact_sheet.FAIL_INK) > 10 and _inked(sheet, box, contact_sheet.PASS_INK) == 0
+    verdict = (x, y, x + contact_sheet.REPORT_WIDTH, y + line)
+    assert _inked(sheet, verdict, contact_sheet.FAIL_INK) > 20  # "passport-35x45: FAIL" in red
     # The header carries text (dark pixels) above every column.
-    for col in range(3):
+    for col in range(4):
         x, _ = contact_sheet.cell_origin(0, col)
         header = sheet.crop((x, 0, x + cell, contact_sheet.HEADER)).convert("L")
         assert header.getextrema()[0] < 100
 
 
+def test_report_lines_read_the_compliance_report() -> None:
+    report = {
+        "preset": "us-2x2",
+        "passed": False,
+        "checks": [
+            {"name": "roll", "value": 0.4, "accepted": [-3.0, 3.0], "passed": True},
+            {"name": "faces", "value": 2, "accepted": 1, "passed": False},
+            {"name": "crown_visible", "value": False, "accepted": True, "passed": False},
+        ],
+    }
+    lines = contact_sheet.report_lines({"roll_deg": -7.2, "compliance": report})
+    assert lines == [(True, "roll 0.4 [-3, 3], turned -7.2°"), (False, "faces 2 (1)"), (False, "crown no")]
+    assert contact_sheet.report_lines({"compliance": None}) == []
+
+
 def test_contact_sheet_cli(tmp_path: Path) -> None:
     samples, results = _write_run(tmp_path)
     out = tmp_path / "cs.png"
-    args = ["contact-sheet", "--samples", str(samples), "--results", str(results), "--out", str(out)]
-    done = subprocess.run([sys.executable, "-m", "pyworker", *args], cwd=REPO, capture_output=True, text=True)
+    args = ["--samples", str(samples), "--results", str(results), "--out", str(out)]
+    cmd = [sys.executable, "-m", "demo.contact_sheet"]
+    done = subprocess.run([*cmd, *args], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "2 row(s)" in done.stdout
     assert Image.open(out).size == contact_sheet.sheet_size(2)
     empty = tmp_path / "empty"
     empty.mkdir()
-    args = ["contact-sheet", "--samples", str(empty), "--results", str(results), "--out", str(out)]
-    failed = subprocess.run([sys.executable, "-m", "pyworker", *args], cwd=REPO, capture_output=True, text=True)
+    args = ["--samples", str(empty), "--results", str(results), "--out", str(out)]
+    failed = subprocess.run([*cmd, *args], cwd=REPO, capture_output=True, text=True)
     assert failed.returncode == 1 and "no photos" in failed.stderr
+
+
+def test_demo_variants_are_written_beside_the_samples(tmp_path: Path) -> None:
+    written = variants.write(tmp_path)
+    names = sorted(p.name for p in written)
+    samples = sorted(p.name for p in (REPO / "samples").glob("*.jpg"))
+    assert names == sorted([*samples, *(variants.filename(v) for v in variants.VARIANTS)])
+    assert Image.open(tmp_path / "astronaut-small.png").size == (variants.SMALL_SIDE,) * 2
+    assert Image.open(tmp_path / "astronaut-cut-top.png").size == (512, 512 - variants.CUT_TOP_ROWS)

@@ -7,8 +7,10 @@
  *   node examples/demo.js [samplesDir] [outDir]
  *
  * samplesDir defaults to <repo>/samples, outDir to <repo>/out. Each photo gives
- * one output per entry of VARIANTS. Pool settings come from PYWORKER_*
- * variables (PYWORKER_POOL_SIZE, PYWORKER_THREADS, ...).
+ * one output per entry of VARIANTS; the ID version also gets <name>.id.json,
+ * its meta (face, roll_deg, compliance report), which `python -m
+ * demo.contact_sheet` draws as a column of checks. Pool settings come from
+ * PYWORKER_* variables (PYWORKER_POOL_SIZE, PYWORKER_THREADS, ...).
  */
 
 const fs = require('node:fs/promises');
@@ -20,13 +22,13 @@ const PHOTO_RE = /\.(jpe?g|png|webp|bmp)$/i;
 
 /**
  * What to make of each photo: <name><suffix>.<ext> with these options. The
- * names are the ones `python -m pyworker contact-sheet` looks for.
+ * names are the ones `python -m demo.contact_sheet` looks for.
  */
 const VARIANTS = [
   { name: 'cutout', suffix: '', options: {} },
   // Passport-style 35x45 mm portrait on the preset's light background; a
   // photo without a face falls back to framing the subject (meta.cropMode).
-  { name: 'id card', suffix: '.id', options: { preset: 'passport-35x45' } },
+  { name: 'id card', suffix: '.id', options: { preset: 'passport-35x45' }, writeMeta: true },
 ];
 
 const EXT_BY_MIME = { 'image/png': 'png', 'image/webp': 'webp', 'image/jpeg': 'jpg' };
@@ -68,11 +70,21 @@ async function main() {
             const ms = Number(process.hrtime.bigint() - t0) / 1e6;
             const out = `${path.parse(photo).name}${variant.suffix}.${EXT_BY_MIME[r.mime] || 'png'}`;
             await fs.writeFile(path.join(outDir, out), r.image);
+            if (variant.writeMeta) {
+              const metaFile = `${path.parse(photo).name}${variant.suffix}.json`;
+              await fs.writeFile(path.join(outDir, metaFile), `${JSON.stringify(r.meta, null, 2)}\n`);
+            }
             const framing = variant.options.preset ? ` (framed: ${r.meta.cropMode})` : '';
-            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker ms': r.meta.timingsMs.total.toFixed(0), 'worker pid': r.workerPid, 'worker RSS MB': r.stats.rssMb.toFixed(1), output: out + framing };
+            let report = '';
+            if (r.meta.compliance) {
+              const failing = r.meta.compliance.checks.filter((c) => !c.passed).map((c) => c.name);
+              const turned = r.meta.rollDeg ? `turned ${r.meta.rollDeg.toFixed(1)}°; ` : '';
+              report = `${turned}${failing.length ? `fails ${failing.join(', ')}` : 'compliant'}`;
+            }
+            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker ms': r.meta.timingsMs.total.toFixed(0), 'worker pid': r.workerPid, 'worker RSS MB': r.stats.rssMb.toFixed(1), output: out + framing, report };
           } catch (err) {
             const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker ms': '-', 'worker pid': err.workerPid ?? '-', 'worker RSS MB': '-', output: `FAILED ${err.code}: ${err.message}` };
+            return { photo, variant: variant.name, input: kb(input.length), 'latency ms': ms.toFixed(0), 'worker ms': '-', 'worker pid': err.workerPid ?? '-', 'worker RSS MB': '-', output: `FAILED ${err.code}: ${err.message}`, report: '' };
           }
         })(),
       );
