@@ -83,9 +83,16 @@ test('demo.js cleans every photo of a folder and prints the table', async (t) =>
   assert.match(stdout, /photo\s+variant\s+input\s+latency ms\s+worker ms\s+worker pid\s+worker RSS MB/);
   assert.match(stdout, /disc\.png\s+cutout\s+[\d.]+ KB\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+disc\.png/);
   // No face in a drawn disc: the ID version frames the subject instead.
-  assert.match(stdout, /disc\.png\s+id card\s+[\d.]+ KB\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+disc\.id\.png \(framed: subject\)/);
+  // Its report column names the checks that fail without a face.
+  assert.match(stdout, /disc\.png\s+id card\s+[\d.]+ KB\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+disc\.id\.png \(framed: subject\)\s+fails head_height, eye_line/);
   assert.match(stdout, /4\/4 written/);
-  assert.deepEqual(fs.readdirSync(out).sort(), ['disc.id.png', 'disc.png', 'wide.id.png', 'wide.png']);
+  const files = ['disc.id.json', 'disc.id.png', 'disc.png', 'wide.id.json', 'wide.id.png', 'wide.png'];
+  assert.deepEqual(fs.readdirSync(out).sort(), files);
+  // The ID version's meta, for the contact sheet: its compliance report.
+  const meta = JSON.parse(fs.readFileSync(path.join(out, 'disc.id.json'), 'utf8'));
+  assert.equal(meta.compliance.preset, 'passport-35x45');
+  assert.equal(meta.compliance.passed, false);
+  assert.equal(meta.cropMode, 'subject');
   assert.ok(isPng(fs.readFileSync(path.join(out, 'wide.png'))));
   // passport-35x45: 413x531 px whatever the input's shape.
   const id = fs.readFileSync(path.join(out, 'wide.id.png'));
