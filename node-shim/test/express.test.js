@@ -179,7 +179,8 @@ describe('express router: health', () => {
     assert.equal(res.status, 503);
     const h = await res.json();
     assert.equal(h.status, 'CRITICAL');
-    assert.match(h.reasons.join(' '), /no worker can start: .*u2netp/);
+    // The message names the command that fixes it.
+    assert.match(h.reasons.join(' '), /no worker can start: .*u2netp.*pyworker models install u2netp/);
   });
 
   it('WARNING and CRITICAL from memory thresholds', async (t) => {
