@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import PROTOCOL_VERSION, __version__, faults, logs, memory
+from . import PROTOCOL_VERSION, __version__, logs, memory
 from .errors import EXIT, WorkerError, echo, format_mb
 from .framing import CHUNK_SIZE, DecodeLimits, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
 from .models import SessionCache
@@ -219,11 +219,8 @@ class Server:
 
     def _remove(self, req_id: int, message: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
         self.jobs += 1
-        fault = faults.claim()
         started = time.perf_counter()
         try:
-            if fault and not faults.act(fault, self.out_fd):
-                return None, None
             image = message.get("image")
             if not isinstance(image, (bytes, bytearray)):
                 raise WorkerError("bad_request", f"'image' must be msgpack bin, got {type(image).__name__}")

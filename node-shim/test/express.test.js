@@ -52,7 +52,7 @@ describe('express router', () => {
   const fault = faultFile();
 
   before(async () => {
-    pool = createPool({ ...BASE, size: 1, maxQueue: 1, jobTimeoutMs: 20_000, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    pool = createPool({ ...BASE, size: 1, maxQueue: 1, jobTimeoutMs: 20_000, env: fault.env });
     const app = createApp({ pool, maxUploadBytes: 200_000, criticalMb: 4096 });
     await pool.ready();
     ({ server, base } = await listen(null, app));

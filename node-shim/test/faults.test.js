@@ -20,7 +20,7 @@ const png = makePng(160, 120);
 function faultyPool(options = {}) {
   const ctx = { pool: null, fault: faultFile(), recycles: [] };
   before(async () => {
-    ctx.pool = createPool({ ...BASE, size: 2, ...options, env: { PYWORKER_TEST_FAULT_FILE: ctx.fault.file } });
+    ctx.pool = createPool({ ...BASE, size: 2, ...options, env: ctx.fault.env });
     ctx.pool.on('recycle', (e) => ctx.recycles.push(e));
     await ctx.pool.ready();
     await waitFor(() => ctx.pool.stats().workers.filter((w) => w.state === 'idle').length === ctx.pool.options.size, 60_000);
@@ -179,7 +179,7 @@ describe('jobTimeoutMs', () => {
 describe('close()', () => {
   it('a worker dying during a graceful close: its job is retried and close() still drains it', async () => {
     const fault = faultFile();
-    const pool = createPool({ ...BASE, size: 1, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    const pool = createPool({ ...BASE, size: 1, env: fault.env });
     try {
       await pool.ready();
       const first = pool.stats().workers[0].pid;

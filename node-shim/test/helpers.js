@@ -86,6 +86,8 @@ function faultFile() {
   const file = path.join(dir, 'fault');
   return {
     file,
+    /** The workers' environment: the fault file, and tests/faults (its sitecustomize) on PYTHONPATH. */
+    env: { PYWORKER_TEST_FAULT_FILE: file, PYTHONPATH: path.join(REPO, 'tests', 'faults') },
     /** Arm a fault: the next remove job of one worker claims it. */
     arm(name) {
       fs.writeFileSync(`${file}.tmp`, name);

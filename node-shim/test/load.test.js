@@ -255,7 +255,7 @@ test(`the same load with maxQueue: 4: every request ok or QueueFullError, none p
 test('the same load with a busy worker SIGKILLed mid-job: its job is retried, every request succeeds, the pool is whole again', { timeout: TIMEOUT }, async (t) => {
   const fault = faultFile();
   t.after(() => fault.cleanup());
-  const { pool, pids, recycles } = await startPool(t, { env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+  const { pool, pids, recycles } = await startPool(t, { env: fault.env });
 
   // A third of the way in, make one worker's next job last 10 s (fault
   // slow:10000), find which worker took it (its job count stands still while

@@ -136,7 +136,7 @@ test('abort: a queued job never reaches a worker', async (t) => {
 test('abort: a running job rejects at once; the late reply is discarded', async (t) => {
   const fault = faultFile();
   t.after(() => fault.cleanup());
-  const pool = testPool(t, { size: 1, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+  const pool = testPool(t, { size: 1, env: fault.env });
   await pool.ready();
   const pid = pool.stats().workers[0].pid;
   fault.arm('slow:1500');

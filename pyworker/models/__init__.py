@@ -1,5 +1,6 @@
 """Mask models (one class each, rembg's sessions/ shape), their weights, and the session cache."""
 
-from .registry import MODELS, SessionCache
+from .cache import SessionCache
+from .registry import MODELS
 
 __all__ = ["MODELS", "SessionCache"]

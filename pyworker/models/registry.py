@@ -1,12 +1,7 @@
-"""Model names -> classes, and the small LRU of loaded sessions."""
+"""Model names -> classes: one class per model (rembg's sessions/ shape)."""
 
 from __future__ import annotations
 
-import gc
-from collections import OrderedDict
-
-from .. import logs, memory
-from ..errors import WorkerError
 from .base import MaskModel
 from .isnet import IsnetGeneralUse
 from .modnet import Modnet
@@ -15,50 +10,3 @@ from .u2net import Silueta, U2net, U2netHumanSeg, U2netp
 MODELS: dict[str, type[MaskModel]] = {
     cls.name: cls for cls in (U2netp, U2net, U2netHumanSeg, Silueta, IsnetGeneralUse, Modnet)
 }
-
-
-class SessionCache:
-    """Loads sessions on first use; keeps at most ``max_models``, evicting the least recently used."""
-
-    def __init__(self, threads: int, memory_mode: str, max_models: int = 1) -> None:
-        self.threads = threads
-        self.memory_mode = memory_mode
-        self.max_models = max(1, max_models)
-        self._loaded: OrderedDict[str, MaskModel] = OrderedDict()
-
-    @property
-    def loaded(self) -> list[str]:
-        return list(self._loaded)
-
-    def get(self, name: str) -> MaskModel:
-        if name in self._loaded:
-            self._loaded.move_to_end(name)
-            return self._loaded[name]
-        cls = MODELS.get(name)
-        if cls is None:
-            raise WorkerError("model_unavailable", f"Unknown model '{name}'; known models: {', '.join(MODELS)}")
-        from .store import find_weights, install_command, model_home
-
-        weights = find_weights(name)
-        if weights is None:
-            raise WorkerError(
-                "model_unavailable",
-                f"Model '{name}' is not installed in {model_home()}; run: {install_command(name)}",
-            )
-        # Evict before loading: two sessions side by side is the peak we avoid.
-        while len(self._loaded) >= self.max_models:
-            old, _ = self._loaded.popitem(last=False)
-            gc.collect()
-            memory.trim()
-            logs.log("info", "model_evicted", model=old, rss_mb=memory.rss_mb())
-        try:
-            model = cls(weights, self.threads, self.memory_mode)
-        except Exception as exc:
-            raise WorkerError(
-                "model_unavailable",
-                f"Model '{name}' at {weights} could not be loaded "
-                f"({type(exc).__name__}: {str(exc)[:200]}); reinstall it",
-            ) from exc
-        self._loaded[name] = model
-        logs.log("info", "model_loaded", model=name, path=str(weights), rss_mb=memory.rss_mb())
-        return model

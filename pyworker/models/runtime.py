@@ -1,7 +1,6 @@
 """onnxruntime session settings: the lean default and the fast, hungrier mode.
 
-The figures behind these choices are in docs/memory.md (measured with bench/research/ort_settings.py and
-bench/research/worker_figures.py).
+The figures behind these choices, and how they were measured, are in docs/memory.md.
 """
 
 from __future__ import annotations
@@ -36,4 +35,6 @@ def session_options(threads: int, mode: str = "lean") -> ort.SessionOptions:
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     elif mode != "fast":
         raise ValueError(f"memory mode must be one of {MEMORY_MODES}, not {mode!r}")
+    # No per-run options in either mode: with no arena there is nothing to shrink (arena shrinkage was
+    # measured and rejected, see docs/memory.md); fast mode keeps onnxruntime's defaults.
     return opts
