@@ -46,7 +46,7 @@ def peak_for(inp: Input, threads: int, options: dict[str, Any] | None = None) ->
     """One job on a fresh worker: that job's peak is the worker's VmHWM."""
     c = _fresh(threads)
     try:
-        ms, reply = c.remove(inp.path.read_bytes(), options or {})
+        ms, reply = c.timed_remove(inp.path.read_bytes(), options or {})
         return {
             "input": inp.name,
             "peak_rss_mb": reply["stats"]["peak_rss_mb"],
@@ -67,7 +67,7 @@ def drift(inputs: list[Input], jobs: int, threads: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         for j in range(jobs):
-            _, reply = c.remove(data[j % len(data)], {})
+            _, reply = c.timed_remove(data[j % len(data)], {})
             rss.append(reply["stats"]["rss_mb"])
         return {
             "jobs": jobs,
@@ -94,8 +94,8 @@ def crop_on_off(inp: Input, threads: int, runs: int) -> dict[str, Any]:
     for mode, options in CROP_MODES:
         c = _fresh(threads)
         try:
-            first_ms, first = c.remove(data, options)
-            lat = [c.remove(data, options)[0] for _ in range(runs)]
+            first_ms, first = c.timed_remove(data, options)
+            lat = [c.timed_remove(data, options)[0] for _ in range(runs)]
             meta = first["meta"]
             modes.append(
                 {

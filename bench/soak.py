@@ -41,8 +41,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.images import subject_scene  # noqa: E402
-from tests.workerproc import WorkerProcess  # noqa: E402
+from testkit.client import WorkerProcess  # noqa: E402
+from testkit.images import png_chunk, subject_scene  # noqa: E402
 
 # (kind, weight, options) for valid inputs; the options a real upload form would send.
 OPTION_MIX: list[tuple[dict[str, Any], int]] = [
@@ -81,10 +81,6 @@ def _photo(size: tuple[int, int], seed: int) -> bytes:
     return _jpeg(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)), quality=88)
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def build_inputs(seed: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], list[tuple[str, bytes, str]]]:
     """(photos, odd valid files, bad files with their expected error code)."""
     photos = [(p.name, p.read_bytes()) for p in sorted((REPO / "samples").glob("*.jpg"))]
@@ -105,7 +101,7 @@ def build_inputs(seed: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, by
 
     good_jpeg = photos[0][1]
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    bomb = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    bomb = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
     rng = random.Random(seed)
     bad = [
         ("empty", b"", "invalid_image"),
@@ -114,7 +110,7 @@ def build_inputs(seed: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, by
         ("truncated.jpg", good_jpeg[: len(good_jpeg) // 2], "invalid_image"),
         ("anim.gif", _save(scene, "GIF", save_all=True, append_images=[scene.rotate(90)]), "unsupported_format"),
         ("1x1.png", _save(Image.new("RGB", (1, 1)), "PNG"), "image_too_small"),
-        ("bomb.png", bomb + _png_chunk(b"IEND", b""), "image_too_large"),
+        ("bomb.png", bomb + png_chunk(b"IEND", b""), "image_too_large"),
         ("vector.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "unsupported_format"),
     ]
     return photos, odd, bad

@@ -102,6 +102,8 @@ export interface PoolOptions {
   lazy?: boolean;
   /** Workers kept running even when idle. Default: size (0 when lazy). */
   minWorkers?: number;
+  /** A worker idle this long is stopped while more than minWorkers run (piscina's idleTimeout). Default 60000; Infinity: never. */
+  idleTimeoutMs?: number;
 
   /**
    * Recycle a worker whose reported RSS is above this after a job (the pool
@@ -258,7 +260,8 @@ export interface FallbackBuffer extends Buffer {
 
 export interface WorkerInfo {
   pid: number | null;
-  state: 'starting' | 'idle' | 'busy' | 'retiring' | 'stopping' | 'exited' | 'new';
+  /** retiring: on its way out (recycled, timed out, idle-stopped, closing); gone: exited, its last request settling. */
+  state: 'starting' | 'idle' | 'busy' | 'retiring' | 'gone';
   jobs: number;
   rssMb: number | null;
   peakRssMb: number | null;
@@ -313,7 +316,7 @@ export interface ExitEvent {
   pid: number | null;
   code: number | null;
   signal: string | null;
-  /** Why: 'memory' | 'jobs' (recycled), 'shutdown', 'timeout', 'protocol_error', 'stdout_closed', 'start_timeout', 'fatal', ... or null (it just died). */
+  /** Why: 'memory' | 'jobs' (recycled), 'idle' (idleTimeoutMs), 'shutdown', 'timeout', 'protocol_error', 'stdout_closed', 'start_timeout', 'fatal', ... or null (it just died). */
   reason: string | null;
 }
 

@@ -29,8 +29,8 @@ const { sniffMime } = require('./lib/mime');
  */
 function isFallback(result) {
   if (result === null || typeof result !== 'object') return false;
-  if (Buffer.isBuffer(result)) return /** @type {any} */ (result).pyworkerFallback !== undefined;
-  return /** @type {any} */ (result).fallback === true;
+  if (Buffer.isBuffer(result)) return 'pyworkerFallback' in result;
+  return 'fallback' in result && result.fallback === true;
 }
 
 /**

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from testkit.client import fault_env
+
 from . import hostile
 from .images import (
     decode,
@@ -358,8 +360,8 @@ def test_a_small_16bit_4096px_png_is_decoded_without_a_memory_spike(spawn) -> No
 
 def test_an_exception_inside_a_job_is_answered_internal_and_the_worker_goes_on(spawn, tmp_path) -> None:
     fault = tmp_path / "fault"
-    fault.write_text("raise")  # pyworker/faults.py: the next remove job raises RuntimeError
-    w = spawn("--threads", "1", env={"PYWORKER_TEST_FAULT_FILE": str(fault)})
+    fault.write_text("raise")  # tests/faults/sitecustomize.py: the next remove job raises RuntimeError
+    w = spawn("--threads", "1", env=fault_env(fault))
     reply = w.remove(encode(SCENE, "PNG"), timeout=60)
     assert reply["ok"] is False and reply["error"]["code"] == "internal"
     assert "RuntimeError" in reply["error"]["message"] and "injected fault" in reply["error"]["message"]

@@ -23,6 +23,9 @@ const ERROR_CODES = Object.freeze(contract.errors);
 /** @param {'worker'|'client'} origin */
 const codesFrom = (origin) => Object.freeze(Object.keys(ERROR_CODES).filter((c) => ERROR_CODES[c].origin === origin));
 
+/** The worker's exit codes by name (docs/protocol.md#exit-codes): ok 0, usage 2, retired 75, config 78. */
+const EXIT = Object.freeze(/** @type {Record<'ok'|'usage'|'retired'|'config', number>} */ (contract.exits));
+
 /** Error codes of the protocol (docs/protocol.md#errors). */
 const PROTOCOL_CODES = codesFrom('worker');
 
@@ -74,9 +77,12 @@ class WorkerError extends PyworkerError {
     this.workerPid = opts.workerPid ?? null;
     /** @type {boolean} true when the job never ran to completion on a worker and may be sent again. */
     this.retriable = Boolean(opts.retriable);
-    if (opts.exitCode !== undefined) this.exitCode = opts.exitCode;
-    if (opts.signal !== undefined) this.signal = opts.signal;
-    if (opts.attempts !== undefined) this.attempts = opts.attempts;
+    /** @type {number|null|undefined} the worker's exit code, when it died */
+    this.exitCode = opts.exitCode;
+    /** @type {string|null|undefined} the signal that killed it */
+    this.signal = opts.signal;
+    /** @type {number|undefined} how many workers the job was sent to */
+    this.attempts = opts.attempts;
   }
 }
 
@@ -133,6 +139,7 @@ function isCallerError(err) {
 }
 
 module.exports = {
+  EXIT,
   ERROR_CODES,
   PROTOCOL_CODES,
   CLIENT_CODES,

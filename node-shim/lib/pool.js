@@ -3,7 +3,12 @@
 /**
  * A pool of pyworker processes: a FIFO queue of jobs, one job at a time per
  * worker, retries on a worker's death, timeouts, recycling (memory, job
- * count), start-failure back-off, draining close.
+ * count), idle workers stopped down to `minWorkers`, start-failure back-off,
+ * draining close.
+ *
+ * Everything the pool knows about one worker is in its Slot (piscina /
+ * generic-pool style: one record per pooled resource); the Worker object is
+ * the process and the protocol, and the pool adds nothing to it.
  *
  * @module pyworker/pool
  */
@@ -11,7 +16,7 @@
 const { EventEmitter } = require('node:events');
 const { randomInt } = require('node:crypto');
 const { Worker } = require('./worker');
-const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError, isCallerError } = require('./errors');
+const { EXIT, WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError, isCallerError } = require('./errors');
 const { parseRequestOptions, camelize } = require('./request-options');
 const { normalizePoolOptions, workerArgs } = require('./settings');
 const { workerSpawnEnv } = require('./spawn');
@@ -23,7 +28,7 @@ const MiB = 1024 * 1024;
 /**
  * @typedef {object} Job
  * @property {number} serial
- * @property {Buffer} image
+ * @property {Buffer|null} image null once nothing can resend it
  * @property {Record<string, unknown>} wire options, snake_case
  * @property {AbortSignal|undefined} signal
  * @property {number} timeoutMs
@@ -32,10 +37,25 @@ const MiB = 1024 * 1024;
  * @property {(e: Error) => void} reject
  * @property {number} attempts
  * @property {'queued'|'running'|'done'} state
- * @property {number} enqueuedAt
- * @property {number} [startedAt]
  * @property {(() => void)|null} onAbort
- * @property {Worker|null} worker
+ */
+
+/**
+ * starting: spawned, no `ready` yet; idle / busy: serving; retiring: on its
+ * way out (recycled, timed out, stopped idle, closing, or said `retiring`),
+ * takes no job; gone: exited.
+ * @typedef {'starting'|'idle'|'busy'|'retiring'|'gone'} Phase
+ */
+
+/**
+ * @typedef {object} Slot
+ * @property {Worker} worker
+ * @property {Phase} phase
+ * @property {Job|null} job the job sent to it, until its request settles
+ * @property {NodeJS.Timeout|null} timer the job's timeout while busy, the idle timeout while idle
+ * @property {number} maxJobs jobs before a recycle (Infinity: never)
+ * @property {'memory'|'jobs'|'idle'|null} stopReason why the pool stopped it, when it did
+ * @property {boolean} startHandled its failed start was counted
  */
 
 /** @param {number} mb */
@@ -55,13 +75,10 @@ class Pool extends EventEmitter {
     this._spawnCwd = cwd;
     this._args = workerArgs(this.options);
 
-    /** @type {Set<Worker>} */
-    this.workers = new Set();
+    /** @type {Set<Slot>} one per worker process, until it exits */
+    this.slots = new Set();
     /** @type {Job[]} */
     this.queue = [];
-    /** Jobs sent to a worker whose request has not settled yet (reply or failure). */
-    /** @type {Set<Job>} */
-    this._inFlight = new Set();
     this._nextId = 1;
     this._jobSerial = 1;
     this._closing = false;
@@ -72,7 +89,6 @@ class Pool extends EventEmitter {
     this._drainWaiters = [];
     /** @type {{resolve: () => void, reject: (e: Error) => void}[]} */
     this._readyWaiters = [];
-    this._everReady = false;
     /** @type {Record<string, any>|null} the first ready frame, for limits */
     this.workerInfo = null;
     this._startFailures = 0;
@@ -111,7 +127,7 @@ class Pool extends EventEmitter {
    */
   ready() {
     if (this._closing) return Promise.reject(new PoolClosedError());
-    if (this._readyWorkers().length > 0) return Promise.resolve();
+    if (this._inPhase('idle', 'busy').length > 0) return Promise.resolve();
     const startError = this._failFastError();
     if (startError) return Promise.reject(startError);
     return new Promise((resolve, reject) => {
@@ -147,21 +163,18 @@ class Pool extends EventEmitter {
   /** Snapshot of the pool: workers with their last reported RSS, queue, counters. */
   stats() {
     const now = Date.now();
-    const workers = [...this.workers].map((w) => {
+    const workers = [...this.slots].map(({ worker: w, phase, maxJobs }) => {
       const s = w.lastStats || {};
-      /** @type {string} */
-      let state = w.state;
-      if (w.state === 'ready') state = w.retiring || /** @type {any} */ (w).recycleReason ? 'retiring' : w.busy ? 'busy' : 'idle';
       return {
         pid: w.pid ?? null,
-        state,
+        state: phase,
         jobs: w.jobs,
         rssMb: typeof s.rss_mb === 'number' ? s.rss_mb : null,
         peakRssMb: typeof s.peak_rss_mb === 'number' ? s.peak_rss_mb : null,
         model: w.info ? w.info.model : null,
         threads: w.info ? w.info.threads : null,
         uptimeMs: now - w.startedAt,
-        maxJobs: Number.isFinite(/** @type {any} */ (w).maxJobs) ? /** @type {any} */ (w).maxJobs : null,
+        maxJobs: Number.isFinite(maxJobs) ? maxJobs : null,
       };
     });
     return {
@@ -170,7 +183,7 @@ class Pool extends EventEmitter {
       closing: this._closing,
       ready: workers.some((w) => w.state === 'idle' || w.state === 'busy'),
       queued: this.queue.length,
-      running: [...this.workers].filter((w) => /** @type {any} */ (w).job).length,
+      running: [...this.slots].filter((s) => s.job).length,
       maxQueue: this.options.maxQueue,
       memoryLimitMb: this.options.memoryLimitMb,
       workers,
@@ -198,20 +211,18 @@ class Pool extends EventEmitter {
       this._forced = true;
       const err = new PoolClosedError('the pool was closed with {force: true}; the job was cancelled');
       for (const job of this.queue.splice(0)) this._settle(job, err);
-      for (const w of this.workers) {
-        const job = /** @type {any} */ (w).job;
-        if (job) this._settle(job, err);
-        w.kill('SIGKILL', 'shutdown');
+      for (const slot of this.slots) {
+        if (slot.job) this._settle(slot.job, err);
+        this._retire(slot);
+        slot.worker.kill('SIGKILL', 'shutdown');
       }
     }
     if (!this._closePromise) {
       this._closePromise = (async () => {
         await this._drained();
         this._clearBackoff();
-        while (this.workers.size > 0) {
-          await Promise.all(
-            [...this.workers].map((w) => (this._forced ? (w.kill('SIGKILL', 'shutdown'), w.exited) : w.stop({ graceMs: this.options.closeTimeoutMs, id: this._nextId++ }))),
-          );
+        while (this.slots.size > 0) {
+          await Promise.all([...this.slots].map((slot) => this._stop(slot)));
         }
         this._log({ level: 'debug', event: 'pool_closed', source: 'client' });
       })();
@@ -258,7 +269,7 @@ class Pool extends EventEmitter {
     }
     const startError = this._failFastError();
     if (startError) return refuse(startError);
-    if (this.queue.length >= this.options.maxQueue && !this._idleWorker()) {
+    if (this.queue.length >= this.options.maxQueue && this._inPhase('idle').length === 0) {
       this._counters.queueFull += 1;
       return refuse(
         new QueueFullError(`queue is full (maxQueue=${this.options.maxQueue}); retry later or raise maxQueue`, {
@@ -281,9 +292,7 @@ class Pool extends EventEmitter {
         reject,
         attempts: 0,
         state: 'queued',
-        enqueuedAt: Date.now(),
         onAbort: null,
-        worker: null,
       };
       if (job.signal) {
         const signal = job.signal;
@@ -305,7 +314,8 @@ class Pool extends EventEmitter {
   /** @param {Buffer} image @param {Error} error */
   _fallbackResult(image, error) {
     this._counters.fallbacks += 1;
-    this._log({ level: 'warn', event: 'fallback', source: 'client', code: /** @type {any} */ (error).code, message: error.message });
+    const code = error instanceof PyworkerError ? error.code : undefined;
+    this._log({ level: 'warn', event: 'fallback', source: 'client', code, message: error.message });
     return { image, mime: sniffMime(image), meta: null, stats: null, workerPid: null, attempts: 0, fallback: true, error };
   }
 
@@ -317,20 +327,19 @@ class Pool extends EventEmitter {
    */
   _settle(job, err, result) {
     if (job.state === 'done') return;
-    const wasQueued = job.state === 'queued';
-    job.state = 'done';
-    if (wasQueued) {
+    if (job.state === 'queued') {
       const i = this.queue.indexOf(job);
       if (i >= 0) this.queue.splice(i, 1);
     }
+    job.state = 'done';
     if (job.signal && job.onAbort) job.signal.removeEventListener('abort', job.onAbort);
     job.onAbort = null;
     const input = job.image;
-    job.image = /** @type {any} */ (null); // let the input go once nothing can resend it
+    job.image = null; // let the input go once nothing can resend it
     if (!err) {
       this._counters.completed += 1;
       job.resolve(result);
-    } else if (job.fallback === 'original' && this._fallbackApplies(err)) {
+    } else if (job.fallback === 'original' && this._fallbackApplies(err) && input) {
       this._counters.failed += 1;
       job.resolve(this._fallbackResult(input, err));
     } else {
@@ -348,42 +357,38 @@ class Pool extends EventEmitter {
     this._settle(job, new AbortError(reason));
   }
 
-  /** @param {Job} job @param {Worker} w */
-  _run(job, w) {
-    const wa = /** @type {any} */ (w);
+  /** @param {Job} job @param {Slot} slot */
+  _run(job, slot) {
+    const w = slot.worker;
     job.state = 'running';
     job.attempts += 1;
-    job.startedAt = Date.now();
-    job.worker = w;
-    wa.job = job;
-    this._inFlight.add(job);
-    const id = this._nextId++;
+    this._clearTimer(slot);
+    slot.phase = 'busy';
+    slot.job = job;
     const timeoutMs = job.timeoutMs;
-    if (Number.isFinite(timeoutMs)) {
-      wa.jobTimer = setTimeout(() => this._onJobTimeout(w, job, timeoutMs), timeoutMs);
-    }
+    if (Number.isFinite(timeoutMs)) slot.timer = setTimeout(() => this._onJobTimeout(slot, job, timeoutMs), timeoutMs);
     /** @type {Record<string, unknown> & {id: number, op: string}} */
-    const msg = { id, op: 'remove', image: job.image };
+    const msg = { id: this._nextId++, op: 'remove', image: job.image };
     if (Object.keys(job.wire).length) msg.options = job.wire;
     w.request(msg).then(
-      (reply) => this._onReply(w, job, reply),
-      (err) => this._onRequestFailed(w, job, err),
+      (reply) => this._onReply(slot, job, reply),
+      (err) => this._onRequestFailed(slot, job, err),
     );
   }
 
-  /** @param {Worker} w @param {Job} job */
-  _releaseWorker(w, job) {
-    this._inFlight.delete(job);
-    const wa = /** @type {any} */ (w);
-    if (wa.jobTimer) clearTimeout(wa.jobTimer);
-    wa.jobTimer = null;
-    wa.job = null;
+  /** The slot's request settled: it is idle again, unless it is on its way out (or gone). @param {Slot} slot */
+  _release(slot) {
+    this._clearTimer(slot);
+    slot.job = null;
+    if (slot.phase === 'busy') slot.phase = slot.worker.isReady && !slot.worker.retiring ? 'idle' : 'retiring';
+    if (slot.phase === 'gone') this.slots.delete(slot);
   }
 
-  /** @param {Worker} w @param {Job} job @param {Record<string, any>} reply */
-  _onReply(w, job, reply) {
-    this._releaseWorker(w, job);
-    if (w.state === 'ready') this._checkRecycle(w, reply);
+  /** @param {Slot} slot @param {Job} job @param {Record<string, any>} reply */
+  _onReply(slot, job, reply) {
+    const w = slot.worker;
+    this._release(slot);
+    if (w.isReady) this._checkRecycle(slot, reply);
     if (job.state !== 'done') {
       if (reply.ok) {
         this._settle(job, null, {
@@ -397,113 +402,126 @@ class Pool extends EventEmitter {
         });
       } else {
         const e = reply.error && typeof reply.error === 'object' ? reply.error : {};
-        this._settle(
-          job,
-          new WorkerError(String(e.message || 'the worker reported an error'), {
-            code: typeof e.code === 'string' ? e.code : 'internal',
-            workerPid: w.pid ?? null,
-          }),
-        );
+        const code = typeof e.code === 'string' ? e.code : 'internal';
+        this._settle(job, new WorkerError(String(e.message || 'the worker reported an error'), { code, workerPid: w.pid ?? null }));
       }
     }
     this._pump();
   }
 
-  /** @param {Worker} w @param {Job} job @param {Error} err */
-  _onRequestFailed(w, job, err) {
-    this._releaseWorker(w, job);
+  /** @param {Slot} slot @param {Job} job @param {Error} err */
+  _onRequestFailed(slot, job, err) {
+    this._release(slot);
     if (job.state === 'done') {
       this._pump();
       return;
     }
-    const retriable = err instanceof WorkerError && err.retriable;
-    if (retriable && job.attempts <= this.options.retries && !this._forced) {
+    if (!(err instanceof WorkerError && err.retriable)) {
+      this._settle(job, err);
+    } else if (job.attempts <= this.options.retries && !this._forced) {
       this._counters.retried += 1;
-      this._log({
-        level: 'warn',
-        event: 'retry',
-        source: 'client',
-        job: job.serial,
-        attempt: job.attempts + 1,
-        pid: w.pid,
-        reason: /** @type {WorkerError} */ (err).code,
-        message: err.message,
-      });
+      this._log({ level: 'warn', event: 'retry', source: 'client', job: job.serial, attempt: job.attempts + 1, pid: slot.worker.pid, reason: err.code, message: err.message });
       job.state = 'queued';
-      job.worker = null;
       this.queue.unshift(job);
       this._pump();
-      return;
-    }
-    if (retriable) {
-      const we = /** @type {WorkerError} */ (err);
+    } else {
       const tries = job.attempts === 1 ? '1 attempt' : `${job.attempts} attempts`;
-      const final = new WorkerError(`${we.message} (gave up after ${tries}; retries=${this.options.retries})`, {
-        code: we.code,
-        workerPid: we.workerPid,
+      const final = new WorkerError(`${err.message} (gave up after ${tries}; retries=${this.options.retries})`, {
+        code: err.code,
+        workerPid: err.workerPid,
         retriable: true,
-        exitCode: /** @type {any} */ (we).exitCode,
-        signal: /** @type {any} */ (we).signal,
+        exitCode: err.exitCode,
+        signal: err.signal,
         attempts: job.attempts,
-        cause: we.cause,
+        cause: err.cause,
       });
       this._settle(job, final);
-    } else {
-      this._settle(job, err);
     }
   }
 
-  /** @param {Worker} w @param {Job} job @param {number} timeoutMs */
-  _onJobTimeout(w, job, timeoutMs) {
-    const wa = /** @type {any} */ (w);
-    wa.jobTimer = null;
-    if (wa.job !== job) return;
-    wa.timedOut = true;
+  /** @param {Slot} slot @param {Job} job @param {number} timeoutMs */
+  _onJobTimeout(slot, job, timeoutMs) {
+    slot.timer = null;
+    if (slot.job !== job) return;
+    const w = slot.worker;
     this._counters.timedOut += 1;
     this._log({ level: 'warn', event: 'job_timeout', source: 'client', pid: w.pid, job: job.serial, timeoutMs });
+    this._retire(slot);
     w.kill('SIGKILL', 'timeout');
-    if (job.state !== 'done') {
-      this._settle(
-        job,
-        new TimeoutError(
-          `the job took longer than ${timeoutMs} ms (jobTimeoutMs) on worker pid ${w.pid}; the worker was killed and replaced. ` +
-            'Send a smaller image, a smaller maxSize, or raise jobTimeoutMs',
-          { timeoutMs, workerPid: w.pid ?? null },
-        ),
-      );
-    }
+    this._settle(
+      job,
+      new TimeoutError(
+        `the job took longer than ${timeoutMs} ms (jobTimeoutMs) on worker pid ${w.pid}; the worker was killed and replaced. ` +
+          'Send a smaller image, a smaller maxSize, or raise jobTimeoutMs',
+        { timeoutMs, workerPid: w.pid ?? null },
+      ),
+    );
   }
 
   // -------------------------------------------------------------------------
   // Workers
 
-  /** @param {Worker} w @param {Record<string, any>} reply */
-  _checkRecycle(w, reply) {
-    const wa = /** @type {any} */ (w);
-    if (wa.recycleReason) return;
-    const stats = reply.stats || {};
-    /** @type {'memory'|'jobs'|null} */
-    let reason = null;
-    if (w.retiring) reason = 'memory';
-    else if (this.options.memoryLimitMb !== null && typeof stats.rss_mb === 'number' && stats.rss_mb > this.options.memoryLimitMb) reason = 'memory';
-    else if (Number.isFinite(wa.maxJobs) && w.jobs >= wa.maxJobs) reason = 'jobs';
-    if (!reason) return;
-    this._recycle(w, reason, { rssMb: stats.rss_mb ?? null, jobs: w.jobs });
+  /** @param {...Phase} phases */
+  _inPhase(...phases) {
+    return [...this.slots].filter((s) => phases.includes(s.phase));
   }
 
-  /**
-   * Retire a worker gracefully (it has no job in flight) and let _pump start
-   * its replacement.
-   * @param {Worker} w @param {'memory'|'jobs'} reason @param {Record<string, unknown>} details
-   */
-  _recycle(w, reason, details) {
-    const wa = /** @type {any} */ (w);
-    wa.recycleReason = reason;
+  /** @param {Slot} slot */
+  _clearTimer(slot) {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = null;
+  }
+
+  /** Take a slot out of service; it no longer counts toward `size`. @param {Slot} slot */
+  _retire(slot) {
+    this._clearTimer(slot);
+    if (slot.phase !== 'gone') slot.phase = 'retiring';
+  }
+
+  /** Stop a slot's worker gracefully (shutdown, then SIGKILL after closeTimeoutMs). @param {Slot} slot */
+  _stop(slot) {
+    this._retire(slot);
+    if (this._forced) {
+      slot.worker.kill('SIGKILL', 'shutdown');
+      return slot.worker.exited;
+    }
+    // A worker that said `retiring` exits 75 by itself; stop() then only closes its stdin.
+    return slot.worker.stop({ graceMs: this.options.closeTimeoutMs, id: this._nextId++ });
+  }
+
+  /** @param {Slot} slot @param {Record<string, any>} reply */
+  _checkRecycle(slot, reply) {
+    if (slot.stopReason) return;
+    const w = slot.worker;
+    const stats = reply.stats || {};
+    const limit = this.options.memoryLimitMb;
+    /** @type {'memory'|'jobs'|null} */
+    let reason = null;
+    if (w.retiring || (limit !== null && typeof stats.rss_mb === 'number' && stats.rss_mb > limit)) reason = 'memory';
+    else if (w.jobs >= slot.maxJobs) reason = 'jobs';
+    if (!reason) return;
+    const details = { rssMb: stats.rss_mb ?? null, jobs: w.jobs };
+    slot.stopReason = reason;
     this._recycled[reason] += 1;
     this._log({ level: 'info', event: 'recycle', source: 'client', pid: w.pid, reason, ...details });
     this.emit('recycle', { pid: w.pid ?? null, reason, ...details });
-    // A retiring worker exits 75 by itself; stop() then only closes stdin.
-    w.stop({ graceMs: this.options.closeTimeoutMs, id: this._nextId++ });
+    this._stop(slot); // _pump starts its replacement
+  }
+
+  /** Idle above minWorkers for idleTimeoutMs: stop it. @param {Slot} slot */
+  _armIdleTimer(slot) {
+    const ms = this.options.idleTimeoutMs;
+    if (slot.phase !== 'idle' || slot.timer || !Number.isFinite(ms)) return;
+    if (this._inPhase('starting', 'idle', 'busy').length <= this.options.minWorkers) return;
+    slot.timer = setTimeout(() => {
+      slot.timer = null;
+      if (slot.phase !== 'idle' || this._inPhase('starting', 'idle', 'busy').length <= this.options.minWorkers) return;
+      slot.stopReason = 'idle';
+      this._log({ level: 'info', event: 'idle_stop', source: 'client', pid: slot.worker.pid, idleTimeoutMs: ms });
+      this._stop(slot);
+      this._pump();
+    }, ms);
+    slot.timer.unref();
   }
 
   _spawn() {
@@ -516,32 +534,36 @@ class Pool extends EventEmitter {
       maxReplyFrameBytes: this.options.maxReplyFrameMb * MiB,
       log: this._log,
     });
-    const wa = /** @type {any} */ (w);
-    const { maxJobsPerWorker, maxJobsJitter } = this.options;
-    wa.maxJobs = maxJobsPerWorker > 0 && Number.isFinite(maxJobsPerWorker) ? maxJobsPerWorker + (maxJobsJitter > 0 ? randomInt(0, maxJobsJitter + 1) : 0) : Infinity;
-    wa.job = null;
-    wa.jobTimer = null;
-    wa.recycleReason = null;
-    this.workers.add(w);
+    const { maxJobsPerWorker: max, maxJobsJitter: jitter } = this.options;
+    /** @type {Slot} */
+    const slot = {
+      worker: w,
+      phase: 'starting',
+      job: null,
+      timer: null,
+      maxJobs: max > 0 && Number.isFinite(max) ? max + (jitter > 0 ? randomInt(0, jitter + 1) : 0) : Infinity,
+      stopReason: null,
+      startHandled: false,
+    };
+    this.slots.add(slot);
     this._counters.workersStarted += 1;
-    w.on('exit', (info) => this._onWorkerExit(w, info));
+    w.on('exit', (info) => this._onWorkerExit(slot, info));
     w.start().then(
-      (info) => this._onWorkerReady(w, info),
-      (err) => this._onWorkerStartFailed(w, err),
+      (info) => this._onWorkerReady(slot, info),
+      (err) => this._onWorkerStartFailed(slot, err),
     );
-    return w;
   }
 
-  /** @param {Worker} w @param {Record<string, any>} info */
-  _onWorkerReady(w, info) {
+  /** @param {Slot} slot @param {Record<string, any>} info */
+  _onWorkerReady(slot, info) {
+    if (slot.phase === 'starting') slot.phase = 'idle';
     this._startFailures = 0;
     this._lastStartError = null;
     this._clearBackoff();
-    this._everReady = true;
     if (!this.workerInfo) this.workerInfo = info;
     for (const waiter of this._readyWaiters.splice(0)) waiter.resolve();
     this.emit('ready', {
-      pid: w.pid ?? null,
+      pid: slot.worker.pid ?? null,
       model: info.model,
       threads: info.threads,
       version: info.version,
@@ -553,13 +575,14 @@ class Pool extends EventEmitter {
     this._pump();
   }
 
-  /** @param {Worker} w @param {WorkerError} err */
-  _onWorkerStartFailed(w, err) {
-    const wa = /** @type {any} */ (w);
-    if (wa.startFailureHandled) return;
-    wa.startFailureHandled = true;
+  /** @param {Slot} slot @param {WorkerError} err */
+  _onWorkerStartFailed(slot, err) {
+    if (slot.startHandled) return;
+    slot.startHandled = true;
+    this._retire(slot);
+    const w = slot.worker;
     // Stopped by us (close) before it was ready: not a failure.
-    if (this._closing && (w._stopReason === 'shutdown' || this._forced)) return;
+    if (this._closing && (w.stopReason === 'shutdown' || this._forced)) return;
     this._counters.startFailures += 1;
     this._startFailures += 1;
     this._lastStartError = err;
@@ -568,8 +591,7 @@ class Pool extends EventEmitter {
     this._log({ level: 'error', event: 'start_failed', source: 'client', pid: w.pid, code: err.code, message: err.message, backoffMs: delay });
     if (this.listenerCount('error') > 0) this.emit('error', err);
     // Nobody can serve the queue: fail it now instead of letting it wait.
-    const othersStarting = [...this.workers].some((o) => o !== w && o.state === 'starting');
-    if (this._readyWorkers().length === 0 && !othersStarting) {
+    if (this._inPhase('starting', 'idle', 'busy').length === 0) {
       for (const waiter of this._readyWaiters.splice(0)) waiter.reject(err);
       for (const job of [...this.queue]) this._settle(job, err);
     }
@@ -582,21 +604,23 @@ class Pool extends EventEmitter {
     this._pump();
   }
 
-  /** @param {Worker} w @param {import('./worker').ExitInfo} info */
-  _onWorkerExit(w, info) {
-    const wa = /** @type {any} */ (w);
-    this.workers.delete(w);
-    if (wa.jobTimer) clearTimeout(wa.jobTimer);
-    const unexpected = info.wasReady && !wa.recycleReason && !(this._closing && info.reason === 'shutdown');
-    this.emit('exit', { pid: w.pid ?? null, code: info.code, signal: info.signal, reason: wa.recycleReason || info.reason });
+  /** @param {Slot} slot @param {import('./worker').ExitInfo} info */
+  _onWorkerExit(slot, info) {
+    const w = slot.worker;
+    this._clearTimer(slot);
+    slot.phase = 'gone';
+    // Its request is rejected right after this event: the slot stays until then, so that close() waits for the retry.
+    if (!slot.job) this.slots.delete(slot);
+    const unexpected = info.wasReady && !slot.stopReason && !(this._closing && info.reason === 'shutdown');
+    this.emit('exit', { pid: w.pid ?? null, code: info.code, signal: info.signal, reason: slot.stopReason || info.reason });
     // Handle a failed start before _pump below, so that the back-off is in
     // force before a replacement could be started.
-    if (!info.wasReady && w.startError) this._onWorkerStartFailed(w, w.startError);
+    if (!info.wasReady && w.startError) this._onWorkerStartFailed(slot, w.startError);
     if (unexpected) {
       /** @type {'memory'|'timeout'|'crash'} */
       let reason = 'crash';
       if (info.reason === 'timeout') reason = 'timeout';
-      else if (info.code === 75) reason = 'memory';
+      else if (info.code === EXIT.retired) reason = 'memory';
       this._recycled[reason] += 1;
       this._log({ level: reason === 'crash' ? 'warn' : 'info', event: 'recycle', source: 'client', pid: w.pid, reason, code: info.code, signal: info.signal });
       this.emit('recycle', { pid: w.pid ?? null, reason, code: info.code, signal: info.signal });
@@ -616,28 +640,10 @@ class Pool extends EventEmitter {
     this._pump();
   }
 
-  /** Workers that are up and may take jobs. */
-  _readyWorkers() {
-    return [...this.workers].filter((w) => w.state === 'ready' && !w.retiring && !(/** @type {any} */ (w).recycleReason));
-  }
-
-  _idleWorker() {
-    for (const w of this.workers) {
-      const wa = /** @type {any} */ (w);
-      if (w.state === 'ready' && !w.retiring && !wa.recycleReason && !wa.job && !w.busy) return w;
-    }
-    return null;
-  }
-
-  /** Workers that count toward `size` (starting or serving, not on their way out). */
-  _liveWorkers() {
-    return [...this.workers].filter((w) => (w.state === 'starting' || w.state === 'ready') && !w.retiring && !(/** @type {any} */ (w).recycleReason));
-  }
-
   /** During a start-failure back-off with no worker alive, new jobs fail at once. */
   _failFastError() {
     if (!this._lastStartError || Date.now() >= this._backoffUntil) return null;
-    if (this._liveWorkers().length > 0) return null;
+    if (this._inPhase('starting', 'idle', 'busy').length > 0) return null;
     const e = this._lastStartError;
     const secs = Math.ceil((this._backoffUntil - Date.now()) / 1000);
     return new WorkerError(`${e.message} (no worker is running; the pool tries again in ${secs}s)`, {
@@ -658,15 +664,13 @@ class Pool extends EventEmitter {
   }
 
   _isDrained() {
-    if (this.queue.length > 0) return false;
-    for (const job of this._inFlight) if (job.state !== 'done') return false;
-    return true;
+    return this.queue.length === 0 && ![...this.slots].some((s) => s.job && s.job.state !== 'done');
   }
 
   /**
    * The scheduler: hand queued jobs to idle workers, start workers up to the
-   * demand, keep the event loop referenced only while there is work (`unref`).
-   * Called after every state change; cheap and idempotent.
+   * demand, arm idle timers, keep the event loop referenced only while there
+   * is work (`unref`). Called after every state change; cheap and idempotent.
    */
   _pump() {
     if (this._pumping) {
@@ -685,12 +689,13 @@ class Pool extends EventEmitter {
   }
 
   _pumpOnce() {
-    while (this.queue.length > 0) {
-      const w = this._idleWorker();
-      if (!w) break;
-      this._run(/** @type {Job} */ (this.queue.shift()), w);
+    for (const slot of this._inPhase('idle')) {
+      if (!slot.worker.isReady) this._retire(slot); // stopping by itself (closed its stdout, killed)
+      else if (this.queue.length === 0) break;
+      else this._run(/** @type {Job} */ (this.queue.shift()), slot);
     }
     this._ensureWorkers();
+    if (!this._closing) for (const slot of this._inPhase('idle')) this._armIdleTimer(slot);
     if (this._isDrained() && this._drainWaiters.length) {
       for (const resolve of this._drainWaiters.splice(0)) resolve();
     }
@@ -700,22 +705,17 @@ class Pool extends EventEmitter {
   _ensureWorkers() {
     if (this._forced) return;
     if (this._backoffTimer) return; // backing off after a failed start
-    const busy = [...this.workers].filter((w) => /** @type {any} */ (w).job && !w.retiring).length;
-    const demand = busy + this.queue.length + (this._readyWaiters.length > 0 ? 1 : 0);
+    const demand = this._inPhase('busy').length + this.queue.length + (this._readyWaiters.length > 0 ? 1 : 0);
     const floor = this._closing ? 0 : this.options.minWorkers;
     const want = Math.min(this.options.size, Math.max(floor, demand));
-    let live = this._liveWorkers().length;
-    while (live < want) {
-      this._spawn();
-      live += 1;
-    }
+    for (let live = this._inPhase('starting', 'idle', 'busy').length; live < want; live += 1) this._spawn();
   }
 
   _updateRefs() {
     if (!this.options.unref) return;
     // Work to do, someone awaiting ready(), or close() awaiting the exits.
     const busy = this.queue.length > 0 || this._readyWaiters.length > 0 || !this._isDrained() || this._closing;
-    for (const w of this.workers) w.setRef(busy);
+    for (const slot of this.slots) slot.worker.setRef(busy);
   }
 }
 

@@ -56,6 +56,8 @@ const SETTINGS = [
   { name: 'lazy', type: 'bool', default: false, env: 'PYWORKER_LAZY', defaultDoc: '`false`', doc: 'start workers on first use instead of at once' },
   { name: 'minWorkers', type: 'int', min: 0, max: (o) => o.size, env: 'PYWORKER_MIN_WORKERS',
     default: (o) => (o.lazy ? 0 : o.size), defaultDoc: '`size` (0 when lazy)', doc: 'workers kept running' },
+  { name: 'idleTimeoutMs', type: 'number', min: 0, infinity: true, default: 60_000, env: 'PYWORKER_IDLE_TIMEOUT_MS', defaultDoc: '60000',
+    doc: "a worker idle this long is stopped while more than `minWorkers` run (piscina's `idleTimeout`); Infinity: never" },
   { name: 'memoryLimitMb', type: 'number', gt: 0, default: null, env: 'PYWORKER_MEMORY_LIMIT_MB', flag: '--max-rss-mb', defaultDoc: 'none',
     doc: 'recycle a worker whose reported RSS is above it after its current job (the worker also retires itself, exit 75)' },
   { name: 'maxJobsPerWorker', type: 'int', min: 0, infinity: true, default: 0, env: 'PYWORKER_MAX_JOBS_PER_WORKER', defaultDoc: '0 (never)',
@@ -148,7 +150,7 @@ function normalizePoolOptions(options = {}) {
     if (what) throw new TypeError(`pool option ${s.name} must be ${what} (got ${describe(v)})`);
     o[s.name] = v;
   }
-  return /** @type {any} */ (o);
+  return /** @type {import('../index').NormalizedPoolOptions} */ (o);
 }
 
 /**

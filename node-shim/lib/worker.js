@@ -11,7 +11,7 @@
 const { spawn } = require('node:child_process');
 const { EventEmitter } = require('node:events');
 const { FrameDecoder, encodeFrame } = require('./framing');
-const { WorkerError } = require('./errors');
+const { EXIT, WorkerError } = require('./errors');
 const { parseWorkerLine } = require('./logger');
 
 const STDERR_TAIL_LINES = 20;
@@ -110,6 +110,11 @@ class Worker extends EventEmitter {
     return this.pid === undefined ? 'worker' : `worker pid ${this.pid}`;
   }
 
+  /** Why this client stopped the process or saw it fail ('shutdown', 'timeout', ...), null if it did not. */
+  get stopReason() {
+    return this._stopReason;
+  }
+
   /** True once `ready` arrived and until the process stops. */
   get isReady() {
     return this.state === 'ready';
@@ -166,7 +171,7 @@ class Worker extends EventEmitter {
     child.stderr.on('error', () => {});
     child.on('error', (err) => {
       // Spawn failure (ENOENT, EACCES): no 'exit' follows on every platform.
-      if (this.pid === undefined || /** @type {any} */ (err).syscall?.startsWith('spawn')) {
+      if (this.pid === undefined || /** @type {NodeJS.ErrnoException} */ (err).syscall?.startsWith('spawn')) {
         this._stopReason = this._stopReason || 'spawn_error';
         this._failStart(
           new WorkerError(`could not start the worker: ${err.message} (python option: ${python})`, {
@@ -208,10 +213,8 @@ class Worker extends EventEmitter {
     if (!c) return;
     const m = ref ? 'ref' : 'unref';
     c[m]();
-    for (const s of [c.stdin, c.stdout, c.stderr]) {
-      const any = /** @type {any} */ (s);
-      if (any && typeof any[m] === 'function') any[m]();
-    }
+    // Pipes to a child are sockets: they can be (un)referenced like the child.
+    for (const s of /** @type {import('node:net').Socket[]} */ ([c.stdin, c.stdout, c.stderr])) if (s && typeof s[m] === 'function') s[m]();
     if (this._startTimer) this._startTimer[m]();
   }
 
@@ -513,8 +516,8 @@ class Worker extends EventEmitter {
     const how = signal ? `was killed by ${signal}` : code === null ? 'could not run' : `exited with code ${code}`;
     if (this.readyAt === null) {
       let msg;
-      if (code === 78) msg = `${this.label} could not start (exit 78)`;
-      else if (code === 2) msg = `${this.label} rejected its command line (exit 2): check the args option`;
+      if (code === EXIT.config) msg = `${this.label} could not start (exit ${code})`;
+      else if (code === EXIT.usage) msg = `${this.label} rejected its command line (exit ${code}): check the args option`;
       else msg = `${this.label} ${how} before it was ready`;
       this._failStart(new WorkerError(msg + this._tailHint(), { code: 'start_failed', workerPid: this.pid ?? null, exitCode: code, signal }));
     }
@@ -534,7 +537,7 @@ class Worker extends EventEmitter {
           signal,
         }),
     );
-    this._log('exit', { code, signal, reason }, code === 0 || code === 75 || reason ? 'debug' : 'warn');
+    this._log('exit', { code, signal, reason }, code === EXIT.ok || code === EXIT.retired || reason ? 'debug' : 'warn');
     this.emit('exit', info);
     this._resolveExited(info);
   }

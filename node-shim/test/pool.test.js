@@ -192,10 +192,24 @@ test('lazy pool starts workers on demand; ready() starts one', async (t) => {
   for (const w of pool.stats().workers) assert.ok(w.maxJobs >= 100 && w.maxJobs <= 110, `jittered maxJobs ${w.maxJobs}`);
 });
 
+test('idleTimeoutMs stops idle workers above minWorkers, and only those', async (t) => {
+  const pool = testPool(t, { size: 2, minWorkers: 1, idleTimeoutMs: 300 });
+  const exits = [];
+  pool.on('exit', (e) => exits.push(e));
+  await Promise.all([pool.remove(png, SMALL), pool.remove(png, SMALL)]);
+  assert.equal(pool.stats().workers.length, 2);
+  assert.ok(await waitFor(() => pool.stats().workers.length === 1, 10_000), JSON.stringify(pool.stats().workers));
+  assert.deepEqual(exits.map((e) => e.reason), ['idle']);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(pool.stats().workers.length, 1, 'minWorkers stay, however long they idle');
+  assert.equal(pool.stats().recycled.crash, 0);
+  assert.ok(Buffer.isBuffer(await pool.remove(png, SMALL)), 'the pool still serves');
+});
+
 test("fallback: 'original' serves the input, marked, on worker failures only", async (t) => {
   const fault = faultFile();
   t.after(() => fault.cleanup());
-  const pool = testPool(t, { size: 1, fallback: 'original', retries: 0, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+  const pool = testPool(t, { size: 1, fallback: 'original', retries: 0, env: fault.env });
   // The worker crashes mid-job: the input comes back, marked, with the error.
   fault.arm('crash');
   const buf = await pool.remove(png, SMALL);

@@ -30,7 +30,6 @@ class Option:
     nullable: bool = False  # null is accepted (and means the default)
     min: int = 0  # kind "int"
     max: int | str | None = None  # kind "int": a bound, or the name of a `ready` limit (the worker's flag)
-    worker_checks: str = ""  # what only the worker can check, after the shared rule passed
 
 
 # "#rrggbb", the # optional, ASCII spaces around ignored; written so that JS's RegExp reads it the same way.
@@ -45,8 +44,7 @@ OPTIONS: tuple[Option, ...] = (
         'a model name (`python -m pyworker models` lists them); null or `""`: the worker\'s `--model`. Loaded '
         "on first use, cached (at most `--max-models`, least recently used evicted); unknown or not installed: "
         "`model_unavailable`.",
-        nullable=True,
-        worker_checks="that the model is known and installed (`model_unavailable`)",
+        nullable=True,  # whether the model exists only the worker knows: model_unavailable
     ),
     Option(
         "max_size",
@@ -64,7 +62,8 @@ OPTIONS: tuple[Option, ...] = (
         "color",
         "null",
         'null: transparent; `"#rrggbb"` or `[r, g, b]`: that background',
-        "null keeps the background transparent; a colour (exactly `#` and 6 hex digits, or 3 integers 0-255) fills it.",
+        'null keeps the background transparent; a colour fills it: `"#rrggbb"` (the `#` optional, spaces around '
+        "ignored) or 3 integers 0-255.",
         nullable=True,
     ),
     Option(
