@@ -5,6 +5,7 @@ verdicts on option values."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import fields
@@ -147,3 +148,22 @@ def test_the_values_that_once_drifted_are_read_as_before() -> None:
     assert (opts.format, opts.bg_color, opts.model, opts.padding) == ("jpeg", (255, 255, 255), "", 4096)
     for key, value in (("padding", 4097), ("max_size", 4097), ("bg_color", "#fffff"), ("format", "JPG")):
         assert _python_verdict(key, value)[0] == "bad_request", (key, value)
+
+
+def test_the_npm_package_carries_its_contract(tmp_path) -> None:
+    """Users install node-shim from a tarball, without Python: contract.json must be inside it."""
+    subprocess.run(["npm", "pack", "--pack-destination", str(tmp_path)], cwd=SHIM, check=True, capture_output=True)
+    (tarball,) = tmp_path.glob("*.tgz")
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(tmp_path)], check=True)
+    script = """
+const p = require(process.argv[1]);
+const wire = p.parseRequestOptions({ format: 'jpg', bgColor: ' ffffff ', padding: 4096 }).wire;
+process.stdout.write(JSON.stringify({ wire, codes: Object.keys(p.ERROR_CODES).length }));
+"""
+    env = {**os.environ, "NODE_PATH": str(SHIM / "node_modules")}  # its one dependency, as npm would install it
+    out = subprocess.run(
+        ["node", "-e", script, str(tmp_path / "package")], capture_output=True, text=True, check=True, env=env
+    )
+    got = json.loads(out.stdout)
+    assert got["wire"] == {"format": "jpg", "bg_color": " ffffff ", "padding": 4096}
+    assert got["codes"] == len(ERRORS)
