@@ -33,7 +33,7 @@ describe('queue on a real Redis', () => {
     // Short locks so that the dead consumer's jobs come back within ~4 s.
     const stall = ['--lock-duration-ms', '3000', '--stalled-interval-ms', '1000'];
     const a = await startConsumer({ redis: redis.url, queue: 'q40', poolSize: 1, concurrency: 2, env: standIn.env, args: stall });
-    const b = await startConsumer({ redis: redis.url, queue: 'q40', poolSize: 1, concurrency: 2, env: { ...standIn.env, PYWORKER_TEST_FAULT_FILE: fault.file }, args: stall });
+    const b = await startConsumer({ redis: redis.url, queue: 'q40', poolSize: 1, concurrency: 2, env: { ...standIn.env, ...fault.env }, args: stall });
     t.after(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
     const pythons = new Set([...a.ready.workers, ...b.ready.workers]);
     assert.equal(pythons.size, 2);
@@ -106,7 +106,7 @@ describe('queue on a real Redis', () => {
   it('a poison input (its worker dies every time) fails after the bounded attempts; the consumer keeps serving', async (t) => {
     const fault = faultFile();
     t.after(() => fault.cleanup());
-    const c = await startConsumer({ redis: redis.url, queue: 'poison', poolSize: 1, env: { ...standIn.env, PYWORKER_TEST_FAULT_FILE: fault.file } });
+    const c = await startConsumer({ redis: redis.url, queue: 'poison', poolSize: 1, env: { ...standIn.env, ...fault.env } });
     t.after(() => c.stop('SIGKILL'));
     const q = createQueueClient({ redis: redis.url, queue: 'poison', attempts: 2, backoffMs: 100 });
     t.after(() => q.close());
