@@ -225,13 +225,8 @@ class Server:
             if not isinstance(image, (bytes, bytearray)):
                 raise WorkerError("bad_request", f"'image' must be msgpack bin, got {type(image).__name__}")
             opts = parse_options(message.get("options"), self.limits)
-            result = remove(
-                image if isinstance(image, bytes) else bytes(image),
-                opts,
-                self.models,
-                self.config.limits,
-                self.config.model,
-            )
+            # bytes(b) is b itself for bytes: a bytearray is the only copy made here
+            result = remove(bytes(image), opts, self.models, self.config.limits, self.config.model)
             reply: dict[str, Any] = {
                 "id": req_id,
                 "ok": True,

@@ -99,18 +99,8 @@ class Pool extends EventEmitter {
     this._backoffTimer = null;
     this._pumping = false;
     this._pumpAgain = false;
-    this._counters = {
-      submitted: 0,
-      completed: 0,
-      failed: 0,
-      retried: 0,
-      timedOut: 0,
-      aborted: 0,
-      fallbacks: 0,
-      queueFull: 0,
-      workersStarted: 0,
-      startFailures: 0,
-    };
+    const counters = ['submitted', 'completed', 'failed', 'retried', 'timedOut', 'aborted', 'fallbacks', 'queueFull', 'workersStarted', 'startFailures'];
+    this._counters = Object.fromEntries(counters.map((name) => [name, 0]));
     this._recycled = { memory: 0, jobs: 0, crash: 0, timeout: 0 };
 
     this._pump();
