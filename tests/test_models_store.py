@@ -51,7 +51,7 @@ def test_fetch_without_internet_fails_with_a_clear_message(home) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # imports rembg (numba, scipy): ~8 s alone, minutes on a loaded 2-core box
     )
     assert done.returncode == 1
     assert "Could not download silueta" in done.stderr

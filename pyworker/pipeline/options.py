@@ -120,7 +120,7 @@ OPTIONS: tuple[Option, ...] = (
         "bool",
         "false",
         "with `crop`/`preset`: fail with `not_compliant` when a check of `meta.compliance` fails "
-        "([id-photos.md](id-photos.md#compliance))",
+        "(docs/id-photos.md#compliance)",
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
