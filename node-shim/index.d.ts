@@ -124,6 +124,8 @@ export interface PoolOptions {
   closeTimeoutMs?: number;
   /** Jobs waiting for a worker beyond which remove() rejects at once with QueueFullError. Default 64. */
   maxQueue?: number;
+  /** Image bytes waiting for a worker beyond which remove() rejects at once with QueueFullError (a first waiting job is always taken). Default 64 MiB. */
+  maxQueueBytes?: number;
   /** How many times a job whose worker died (crash, signal, closed stdout, garbage) is sent again. Default 1. */
   retries?: number;
   /**
@@ -282,6 +284,7 @@ export interface PoolStats {
   queued: number;
   running: number;
   maxQueue: number;
+  maxQueueBytes: number;
   memoryLimitMb: number | null;
   workers: WorkerInfo[];
   totalRssMb: number;
@@ -295,6 +298,8 @@ export interface PoolStats {
   queueFull: number;
   workersStarted: number;
   startFailures: number;
+  /** Workers killed or crashed while starting: replaced at once, without the start-failure back-off. */
+  startCrashes: number;
   recycled: Record<RecycleReason, number>;
   lastStartError: { code: string; message: string } | null;
   /** Remaining back-off after failed starts. */
@@ -337,7 +342,10 @@ export declare class Pool extends EventEmitter {
   readonly options: NormalizedPoolOptions;
   /** Resolves when a worker is ready (starts one if lazy). Rejects with the start error, e.g. model_unavailable. */
   ready(): Promise<void>;
-  /** The cut-out image (or, with fallback: 'original', the input as a FallbackBuffer). */
+  /**
+   * The cut-out image (or, with fallback: 'original', the input as a FallbackBuffer).
+   * `image` is not copied: it is read when the job is sent to a worker, so leave it unchanged until this settles.
+   */
   remove(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<Buffer | FallbackBuffer>;
   /** The cut-out with the reply's meta, the worker's stats and pid. */
   removeWithMeta(image: Buffer | Uint8Array, options?: RemoveOptions): Promise<RemoveResult | FallbackResult>;
@@ -424,9 +432,11 @@ export declare class TimeoutError extends PyworkerError {
 }
 
 export declare class QueueFullError extends PyworkerError {
-  constructor(message: string, options: { maxQueue: number });
+  constructor(message: string, options: { maxQueue: number; maxQueueBytes?: number });
   code: 'queue_full';
   maxQueue: number;
+  /** Set when the queued bytes (maxQueueBytes), not the count, were the limit. */
+  maxQueueBytes: number | null;
 }
 
 export declare class PoolClosedError extends PyworkerError {

@@ -103,11 +103,13 @@ class TimeoutError extends PyworkerError {
 class QueueFullError extends PyworkerError {
   /**
    * @param {string} message
-   * @param {{maxQueue: number}} opts
+   * @param {{maxQueue: number, maxQueueBytes?: number}} opts
    */
   constructor(message, opts) {
     super(message, { code: 'queue_full' });
     this.maxQueue = opts.maxQueue;
+    /** Set when the bytes, not the count, were the limit. */
+    this.maxQueueBytes = opts.maxQueueBytes ?? null;
   }
 }
 

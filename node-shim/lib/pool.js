@@ -22,6 +22,7 @@ const { normalizePoolOptions, workerArgs } = require('./settings');
 const { workerSpawnEnv } = require('./spawn');
 const { makeLogger } = require('./logger');
 const { sniffMime } = require('./mime');
+const { onAbort } = require('./abort');
 
 const MiB = 1024 * 1024;
 
@@ -59,6 +60,21 @@ const MiB = 1024 * 1024;
  */
 
 /** @param {number} mb */
+/** Crashes in a row during start that are retried at once; past it, the start-failure back-off. */
+const START_CRASHES = 10;
+/** Exit codes that mean "this will fail again": EX_CONFIG (a fatal frame was sent) and usage errors. */
+const CONFIG_EXITS = new Set([78, 2]);
+
+/**
+ * A start that died by a signal, or exited with a code other than 78/2 without a fatal frame.
+ * @param {any} err the start_failed WorkerError (a fatal frame's error carries its own code)
+ */
+function isStartCrash(err) {
+  if (!err || err.code !== 'start_failed') return false;
+  if (err.signal) return true;
+  return typeof err.exitCode === 'number' && !CONFIG_EXITS.has(err.exitCode);
+}
+
 function fmtMb(mb) {
   if (Number.isInteger(mb)) return `${mb}MB`;
   return `${mb.toFixed(mb >= 1 ? 1 : 2)}MB`;
@@ -92,6 +108,8 @@ class Pool extends EventEmitter {
     /** @type {Record<string, any>|null} the first ready frame, for limits */
     this.workerInfo = null;
     this._startFailures = 0;
+    /** Workers in a row that crashed while starting (reset by a ready worker). */
+    this._startCrashes = 0;
     /** @type {WorkerError|null} */
     this._lastStartError = null;
     this._backoffUntil = 0;
@@ -99,7 +117,7 @@ class Pool extends EventEmitter {
     this._backoffTimer = null;
     this._pumping = false;
     this._pumpAgain = false;
-    const counters = ['submitted', 'completed', 'failed', 'retried', 'timedOut', 'aborted', 'fallbacks', 'queueFull', 'workersStarted', 'startFailures'];
+    const counters = ['submitted', 'completed', 'failed', 'retried', 'timedOut', 'aborted', 'fallbacks', 'queueFull', 'workersStarted', 'startFailures', 'startCrashes'];
     this._counters = Object.fromEntries(counters.map((name) => [name, 0]));
     this._recycled = { memory: 0, jobs: 0, crash: 0, timeout: 0 };
 
@@ -175,6 +193,7 @@ class Pool extends EventEmitter {
       queued: this.queue.length,
       running: [...this.slots].filter((s) => s.job).length,
       maxQueue: this.options.maxQueue,
+      maxQueueBytes: this.options.maxQueueBytes,
       memoryLimitMb: this.options.memoryLimitMb,
       workers,
       totalRssMb: Math.round(workers.reduce((a, w) => a + (w.rssMb || 0), 0) * 10) / 10,
@@ -267,6 +286,18 @@ class Pool extends EventEmitter {
         }),
       );
     }
+    // Bytes, not only jobs: 50 waiting 10 MiB uploads are 500 MiB of Buffers. A first waiting job is always taken.
+    const queuedBytes = this.queue.reduce((n, j) => n + (j.image ? j.image.length : 0), 0);
+    if (this.queue.length > 0 && queuedBytes + buf.length > this.options.maxQueueBytes && this._inPhase('idle').length === 0) {
+      this._counters.queueFull += 1;
+      return refuse(
+        new QueueFullError(
+          `queue is full: ${fmtMb(queuedBytes / MiB)} of images wait, and this ${fmtMb(buf.length / MiB)} one would pass ` +
+            `maxQueueBytes (${fmtMb(this.options.maxQueueBytes / MiB)}); retry later or raise maxQueueBytes`,
+          { maxQueue: this.options.maxQueue, maxQueueBytes: this.options.maxQueueBytes },
+        ),
+      );
+    }
 
     this._counters.submitted += 1;
     return new Promise((resolve, reject) => {
@@ -284,11 +315,7 @@ class Pool extends EventEmitter {
         state: 'queued',
         onAbort: null,
       };
-      if (job.signal) {
-        const signal = job.signal;
-        job.onAbort = () => this._abort(job, signal.reason);
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
+      if (job.signal) job.onAbort = onAbort(job.signal, (reason) => this._abort(job, reason)); // the un-watch function
       this.queue.push(job);
       this._pump();
     });
@@ -322,7 +349,7 @@ class Pool extends EventEmitter {
       if (i >= 0) this.queue.splice(i, 1);
     }
     job.state = 'done';
-    if (job.signal && job.onAbort) job.signal.removeEventListener('abort', job.onAbort);
+    if (job.onAbort) job.onAbort();
     job.onAbort = null;
     const input = job.image;
     job.image = null; // let the input go once nothing can resend it
@@ -548,9 +575,24 @@ class Pool extends EventEmitter {
   _onWorkerReady(slot, info) {
     if (slot.phase === 'starting') slot.phase = 'idle';
     this._startFailures = 0;
+    this._startCrashes = 0;
     this._lastStartError = null;
     this._clearBackoff();
     if (!this.workerInfo) this.workerInfo = info;
+    const limit = this.options.memoryLimitMb;
+    if (limit !== null && typeof info.rss_mb === 'number' && info.rss_mb >= limit && !this._warnedMemoryLimit) {
+      // Every job would end above the limit: each worker would be recycled after one job, silently.
+      this._warnedMemoryLimit = true;
+      this._log({
+        level: 'warn',
+        event: 'memory_limit_below_idle',
+        source: 'client',
+        pid: slot.worker.pid,
+        rssMb: info.rss_mb,
+        memoryLimitMb: limit,
+        message: `memoryLimitMb (${limit}) is below a worker's idle RSS (${info.rss_mb} MB): every job will recycle its worker; raise it above ~${Math.ceil(info.rss_mb + 200)}`,
+      });
+    }
     for (const waiter of this._readyWaiters.splice(0)) waiter.resolve();
     this.emit('ready', {
       pid: slot.worker.pid ?? null,
@@ -573,6 +615,17 @@ class Pool extends EventEmitter {
     const w = slot.worker;
     // Stopped by us (close) before it was ready: not a failure.
     if (this._closing && (w.stopReason === 'shutdown' || this._forced)) return;
+    // Killed (a signal: the OOM killer, an operator) or exited without a fatal frame while loading: a crash,
+    // not a misconfiguration. Start a replacement at once; the queue waits for it. Only a fatal frame, exit
+    // 78/2, a spawn error or a start timeout back off and fail the queue, or START_CRASHES crashes in a row.
+    if (isStartCrash(err) && this._startCrashes < START_CRASHES) {
+      this._startCrashes += 1;
+      this._counters.startCrashes += 1;
+      this._log({ level: 'warn', event: 'start_crash', source: 'client', pid: w.pid, exitCode: /** @type {any} */ (err).exitCode, signal: /** @type {any} */ (err).signal, inARow: this._startCrashes });
+      this._pump();
+      return;
+    }
+    this._startCrashes = 0;
     this._counters.startFailures += 1;
     this._startFailures += 1;
     this._lastStartError = err;

@@ -19,6 +19,24 @@ const HEX_RE = new RegExp(contract.patterns.hex);
  * @typedef {{name: string, kind: 'bool'|'int'|'choice'|'color'|'str', nullable: boolean,
  *   choices?: string[], aliases?: Record<string, string>, min?: number, max?: number|string|null}} OptionRule
  */
+/**
+ * Node's longest timer (2^31-1 ms, ~24.8 days): setTimeout clamps anything above to 1 ms, so a
+ * 3e9 ms timeout fired at once. One rule for every timeout, pool option or per request: a finite
+ * value above it is a RangeError; Infinity (where accepted) means no limit.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Throw a RangeError for a finite timeout Node cannot wait for (see MAX_TIMER_MS).
+ * @param {string} what @param {number} ms @param {boolean} infinityOk
+ */
+function checkTimer(what, ms, infinityOk) {
+  if (Number.isFinite(ms) && ms > MAX_TIMER_MS) {
+    const alt = infinityOk ? ', or Infinity for no limit' : '';
+    throw new RangeError(`${what} must be at most ${MAX_TIMER_MS} ms (2^31-1, Node's longest timer)${alt}; got ${ms}`);
+  }
+}
+
 /** @type {Map<string, OptionRule>} */
 const RULES = new Map(contract.options.map((/** @type {OptionRule} */ o) => [o.name, o]));
 
@@ -148,6 +166,7 @@ function parseRequestOptions(options, limits = null) {
       out.signal = value;
     } else if (key === 'timeoutMs') {
       if (typeof value !== 'number' || !(value > 0)) throw new TypeError('options.timeoutMs must be a number > 0 (milliseconds)');
+      checkTimer('options.timeoutMs', value, true);
       out.timeoutMs = value;
     } else if (key === 'fallback') {
       if (value !== 'throw' && value !== 'original') throw new TypeError('options.fallback must be "throw" or "original"');
@@ -169,4 +188,4 @@ function parseRequestOptions(options, limits = null) {
   return out;
 }
 
-module.exports = { KNOWN_OPTIONS, toSnake, toCamel, camelize, describe, parseRequestOptions };
+module.exports = { KNOWN_OPTIONS, MAX_TIMER_MS, checkTimer, toSnake, toCamel, camelize, describe, parseRequestOptions };

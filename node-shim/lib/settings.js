@@ -12,7 +12,7 @@
 
 const os = require('node:os');
 const { findPython, cpuCount } = require('./spawn');
-const { describe } = require('./request-options');
+const { describe, checkTimer } = require('./request-options');
 
 /** What a start-up model name looks like (the worker then says whether it knows it). */
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -28,6 +28,7 @@ const MiB = 1024 * 1024;
  * @property {string} doc
  * @property {number} [min] @property {number} [gt] @property {number|((o: Record<string, any>) => number)} [max]
  * @property {boolean} [infinity] Infinity is accepted (and `inf`/`infinity`/`unlimited` in the environment)
+ * @property {boolean} [timer] milliseconds given to setTimeout: at most MAX_TIMER_MS (else RangeError)
  * @property {string[]} [choices]
  * @property {string} [env] PYWORKER_* variable
  * @property {string} [flag] the worker flag it is passed as, when set
@@ -64,20 +65,22 @@ const SETTINGS = [
     doc: "recycle a worker after N jobs (gunicorn's `max_requests`)" },
   { name: 'maxJobsJitter', type: 'int', min: 0, default: 0, env: 'PYWORKER_MAX_JOBS_JITTER', defaultDoc: '0',
     doc: "N + random(0..jitter) per worker (gunicorn's `max_requests_jitter`)" },
-  { name: 'jobTimeoutMs', type: 'number', min: 1, infinity: true, default: 30_000, env: 'PYWORKER_JOB_TIMEOUT_MS', defaultDoc: '30000',
+  { name: 'jobTimeoutMs', type: 'number', timer: true, min: 1, infinity: true, default: 30_000, env: 'PYWORKER_JOB_TIMEOUT_MS', defaultDoc: '30000',
     doc: 'longer on a worker → `TimeoutError`; the worker is SIGKILLed and replaced' },
-  { name: 'startTimeoutMs', type: 'number', min: 1, default: 30_000, env: 'PYWORKER_START_TIMEOUT_MS', defaultDoc: '30000', doc: 'time for a worker to send `ready`' },
-  { name: 'closeTimeoutMs', type: 'number', min: 0, default: 10_000, env: 'PYWORKER_CLOSE_TIMEOUT_MS', defaultDoc: '10000',
+  { name: 'startTimeoutMs', type: 'number', timer: true, min: 1, default: 30_000, env: 'PYWORKER_START_TIMEOUT_MS', defaultDoc: '30000', doc: 'time for a worker to send `ready`' },
+  { name: 'closeTimeoutMs', type: 'number', timer: true, min: 0, default: 10_000, env: 'PYWORKER_CLOSE_TIMEOUT_MS', defaultDoc: '10000',
     doc: 'grace for a worker to exit after `shutdown` before SIGKILL' },
   { name: 'maxQueue', type: 'int', min: 0, infinity: true, default: 64, env: 'PYWORKER_MAX_QUEUE', defaultDoc: '64',
     doc: 'jobs waiting for a worker; beyond it, `QueueFullError` at once' },
+  { name: 'maxQueueBytes', type: 'number', min: 0, infinity: true, default: 64 * MiB, env: 'PYWORKER_MAX_QUEUE_BYTES', defaultDoc: '67108864 (64 MiB)',
+    doc: "image bytes waiting for a worker (a 512 MB host's share: six 10 MiB uploads); beyond it, `QueueFullError` at once" },
   { name: 'retries', type: 'int', min: 0, max: 100, default: 1, env: 'PYWORKER_RETRIES', defaultDoc: '1',
     doc: 'resend a job whose worker died (crash, signal, closed stdout, garbage on stdout)' },
   { name: 'fallback', type: 'choice', choices: ['throw', 'original'], default: 'throw', env: 'PYWORKER_FALLBACK', defaultDoc: "`'throw'`",
     doc: "`'original'`: resolve worker-side failures with the input, [marked](#fallback); the caller's own errors always reject" },
-  { name: 'restartBackoffMs', type: 'number', min: 0, default: 1_000, env: 'PYWORKER_RESTART_BACKOFF_MS', defaultDoc: '1000',
+  { name: 'restartBackoffMs', type: 'number', timer: true, min: 0, default: 1_000, env: 'PYWORKER_RESTART_BACKOFF_MS', defaultDoc: '1000',
     doc: 'back-off after a failed start, doubling' },
-  { name: 'maxRestartBackoffMs', type: 'number', min: 0, default: 30_000, env: 'PYWORKER_MAX_RESTART_BACKOFF_MS', defaultDoc: '30000', doc: 'longest back-off' },
+  { name: 'maxRestartBackoffMs', type: 'number', timer: true, min: 0, default: 30_000, env: 'PYWORKER_MAX_RESTART_BACKOFF_MS', defaultDoc: '30000', doc: 'longest back-off' },
   { name: 'maxFrameMb', type: 'number', gt: 0, default: null, env: 'PYWORKER_MAX_FRAME_MB', flag: '--max-frame-mb', defaultDoc: "worker's", doc: 'largest request frame' },
   { name: 'maxInputMb', type: 'number', gt: 0, default: null, env: 'PYWORKER_MAX_INPUT_MB', flag: '--max-input-mb', defaultDoc: "worker's", doc: 'largest image file' },
   { name: 'maxSide', type: 'int', min: 1, default: null, env: 'PYWORKER_MAX_SIDE', flag: '--max-side', defaultDoc: "worker's", doc: 'largest width or height' },
@@ -133,6 +136,10 @@ function problem(s, v, o) {
  */
 function normalizePoolOptions(options = {}) {
   if (options === null || typeof options !== 'object') throw new TypeError('pool options must be an object');
+  // A Map (or any class instance) has no own keys to read: every setting would silently be the default.
+  if (Object.getPrototypeOf(options) !== Object.prototype && Object.getPrototypeOf(options) !== null) {
+    throw new TypeError(`pool options must be a plain object, got ${options.constructor?.name ?? 'an object'}`);
+  }
   for (const key of Object.keys(options)) {
     if (options[key] !== undefined && !SETTINGS.some((s) => s.name === key)) {
       throw new TypeError(`unknown pool option "${key}" (known: ${SETTINGS.map((s) => s.name).join(', ')})`);
@@ -148,6 +155,7 @@ function normalizePoolOptions(options = {}) {
     }
     const what = problem(s, v, o);
     if (what) throw new TypeError(`pool option ${s.name} must be ${what} (got ${describe(v)})`);
+    if (s.timer) checkTimer(`pool option ${s.name}`, v, Boolean(s.infinity));
     o[s.name] = v;
   }
   return /** @type {import('../index').NormalizedPoolOptions} */ (o);

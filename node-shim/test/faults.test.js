@@ -6,7 +6,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { WorkerError, TimeoutError } = require('..');
+const { WorkerError, TimeoutError, QueueFullError } = require('..');
 const { createPool } = require('..');
 const { makePng, isPng, pidAlive, waitFor, faultFile, BASE, SMALL } = require('./helpers');
 
@@ -196,6 +196,130 @@ describe('close()', () => {
     } finally {
       await pool.close({ force: true });
       fault.cleanup();
+    }
+  });
+});
+
+// ---- issue 11: the pool under hostile and heavy traffic ------------------------------------
+
+describe('pool options that used to be misread', () => {
+  it('a Map passed as options is refused, not silently ignored', () => {
+    assert.throws(() => createPool(new Map([['size', 1]])), (e) => e instanceof TypeError && /plain object, got Map/.test(e.message));
+  });
+
+  it('timeouts above 2^31-1 ms are a RangeError everywhere; Infinity means no limit', async () => {
+    for (const key of ['jobTimeoutMs', 'startTimeoutMs', 'closeTimeoutMs', 'restartBackoffMs', 'maxRestartBackoffMs']) {
+      assert.throws(() => createPool({ ...BASE, lazy: true, [key]: 3_000_000_000 }), (e) => e instanceof RangeError && e.message.includes(`${key} must be at most 2147483647 ms`), key);
+    }
+    const pool = createPool({ ...BASE, size: 1, jobTimeoutMs: Infinity });
+    try {
+      await assert.rejects(pool.remove(png, { ...SMALL, timeoutMs: 3_000_000_000 }), (e) => e instanceof RangeError && /options\.timeoutMs must be at most 2147483647 ms/.test(e.message));
+      // Before: a 3e9 ms timeout fired after 1 ms ("took longer than 3000000000 ms").
+      assert.ok(isPng(await pool.remove(png, { ...SMALL, timeoutMs: 2 ** 31 - 1 })));
+      assert.ok(isPng(await pool.remove(png, { ...SMALL, timeoutMs: Infinity })));
+    } finally {
+      await pool.close({ force: true });
+    }
+  });
+});
+
+describe('maxQueueBytes', () => {
+  it('the queue holds at most maxQueueBytes of images: beyond it, QueueFullError at once', async () => {
+    const fault = faultFile();
+    const pool = createPool({ ...BASE, size: 1, maxQueueBytes: 1024 * 1024, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    try {
+      await pool.ready();
+      fault.arm('slow:3000');
+      const busy = pool.remove(png, SMALL);
+      assert.ok(await waitFor(() => !fault.armed()), 'the worker is busy');
+      const big = Buffer.concat([png, Buffer.alloc(700 * 1024)]); // a PNG with 700 KB of trailing bytes: still a PNG
+      const first = pool.remove(big, SMALL); // a first waiting job is always taken
+      const t0 = Date.now();
+      const err = await pool.remove(big, SMALL).catch((e) => e);
+      assert.ok(err instanceof QueueFullError, String(err));
+      assert.equal(err.maxQueueBytes, 1024 * 1024);
+      assert.match(err.message, /maxQueueBytes \(1MB\)/);
+      assert.ok(Date.now() - t0 < 500, 'refused at once');
+      assert.ok(isPng(await busy));
+      assert.ok(isPng(await first));
+      assert.ok(pool.stats().queueFull >= 1);
+    } finally {
+      await pool.close({ force: true });
+      fault.cleanup();
+    }
+  });
+});
+
+describe('AbortSignal shared by many jobs', () => {
+  it('20 jobs on one signal: no MaxListenersExceededWarning, all aborted', async () => {
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w);
+    process.on('warning', onWarning);
+    const pool = createPool({ ...BASE, size: 1 });
+    try {
+      await pool.ready();
+      const ac = new AbortController();
+      const jobs = Array.from({ length: 20 }, () => pool.remove(png, { ...SMALL, signal: ac.signal }).then(() => 'done', (e) => e.name));
+      await new Promise((r) => setTimeout(r, 50));
+      ac.abort();
+      const outcomes = await Promise.all(jobs);
+      assert.ok(outcomes.filter((o) => o === 'AbortError').length >= 18, outcomes.join());
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map(String), []);
+      assert.ok(isPng(await pool.remove(png, SMALL)));
+    } finally {
+      process.off('warning', onWarning);
+      await pool.close({ force: true });
+    }
+  });
+});
+
+describe('kill storm during start', () => {
+  it('workers SIGKILLed while loading are replaced at once: no request is lost to start_failed', async () => {
+    // Before: one SIGKILL of a starting replacement failed 9 of 10 queued jobs with start_failed, and new
+    // jobs failed at once during the back-off (197 of 200 refused under random kills every 500 ms).
+    const pool = createPool({ ...BASE, size: 2, restartBackoffMs: 5000 });
+    try {
+      await pool.ready();
+      const killed = new Set();
+      const storm = setInterval(() => {
+        for (const w of pool.stats().workers) {
+          if (killed.size < 6 && w.state === 'starting' && w.pid && !killed.has(w.pid)) {
+            killed.add(w.pid);
+            try {
+              process.kill(w.pid, 'SIGKILL');
+            } catch {}
+          }
+        }
+      }, 100);
+      // Kill the ready workers too, so replacements start (and are killed while starting).
+      for (const w of pool.stats().workers) process.kill(w.pid, 'SIGKILL');
+      const jobs = Array.from({ length: 10 }, () => pool.remove(png, { ...SMALL, timeoutMs: 120_000 }).then(() => 'ok', (e) => e.code || e.name));
+      const outcomes = await Promise.all(jobs);
+      clearInterval(storm);
+      assert.ok(killed.size >= 4, `killed ${killed.size} starting workers`);
+      assert.equal(outcomes.filter((o) => o === 'start_failed').length, 0, outcomes.join());
+      assert.deepEqual(outcomes, Array(10).fill('ok'));
+      assert.ok(pool.stats().startCrashes >= 4, JSON.stringify(pool.stats()));
+      assert.equal(pool.stats().backoffMs, 0, 'no back-off: nothing was misconfigured');
+    } finally {
+      await pool.close({ force: true });
+    }
+  });
+});
+
+describe('memoryLimitMb below a worker idle RSS', () => {
+  it('warns once, naming both figures (before: a worker restarted per job, silently)', async () => {
+    const entries = [];
+    const pool = createPool({ ...BASE, size: 1, memoryLimitMb: 10, logger: (e) => entries.push(e) });
+    try {
+      await pool.ready();
+      const warned = entries.filter((e) => e.event === 'memory_limit_below_idle');
+      assert.equal(warned.length, 1, JSON.stringify(entries.map((e) => e.event)));
+      assert.equal(warned[0].level, 'warn');
+      assert.match(warned[0].message, /memoryLimitMb \(10\) is below a worker's idle RSS \(\d+(\.\d+)? MB\)/);
+    } finally {
+      await pool.close({ force: true });
     }
   });
 });
