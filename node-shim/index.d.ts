@@ -300,6 +300,8 @@ export interface PoolStats {
   startFailures: number;
   /** Workers killed or crashed while starting: replaced at once, without the start-failure back-off. */
   startCrashes: number;
+  /** Workers found stopped (SIGSTOP; Linux /proc state T) for 3 s and replaced; their jobs are retried. */
+  frozen: number;
   recycled: Record<RecycleReason, number>;
   lastStartError: { code: string; message: string } | null;
   /** Remaining back-off after failed starts. */

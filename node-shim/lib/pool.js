@@ -23,6 +23,7 @@ const { workerSpawnEnv } = require('./spawn');
 const { makeLogger } = require('./logger');
 const { sniffMime } = require('./mime');
 const { onAbort } = require('./abort');
+const liveness = require('./liveness');
 
 const MiB = 1024 * 1024;
 
@@ -99,6 +100,14 @@ class Pool extends EventEmitter {
     this._jobSerial = 1;
     this._closing = false;
     this._forced = false;
+    /** Since when each slot's process has been seen stopped, and the slots already killed as frozen. */
+    /** @type {WeakMap<Slot, number>} */
+    this._stoppedSince = new WeakMap();
+    /** @type {WeakSet<Slot>} */
+    this._frozen = new WeakSet();
+    /** Looks for frozen (stopped) workers; unref'd: it never keeps the process alive. */
+    this._livenessTimer = setInterval(() => this._checkLiveness(), liveness.CHECK_MS);
+    this._livenessTimer.unref();
     /** @type {Promise<void>|null} */
     this._closePromise = null;
     /** @type {(() => void)[]} */
@@ -117,7 +126,7 @@ class Pool extends EventEmitter {
     this._backoffTimer = null;
     this._pumping = false;
     this._pumpAgain = false;
-    const counters = ['submitted', 'completed', 'failed', 'retried', 'timedOut', 'aborted', 'fallbacks', 'queueFull', 'workersStarted', 'startFailures', 'startCrashes'];
+    const counters = ['submitted', 'completed', 'failed', 'retried', 'timedOut', 'aborted', 'fallbacks', 'queueFull', 'workersStarted', 'startFailures', 'startCrashes', 'frozen'];
     this._counters = Object.fromEntries(counters.map((name) => [name, 0]));
     this._recycled = { memory: 0, jobs: 0, crash: 0, timeout: 0 };
 
@@ -216,28 +225,78 @@ class Pool extends EventEmitter {
   close(opts = {}) {
     this._closing = true;
     for (const w of this._readyWaiters.splice(0)) w.reject(new PoolClosedError());
-    if (opts.force && !this._forced) {
-      this._forced = true;
-      const err = new PoolClosedError('the pool was closed with {force: true}; the job was cancelled');
-      for (const job of this.queue.splice(0)) this._settle(job, err);
-      for (const slot of this.slots) {
-        if (slot.job) this._settle(slot.job, err);
-        this._retire(slot);
-        slot.worker.kill('SIGKILL', 'shutdown');
-      }
-    }
+    if (opts.force) this._forceClose('the pool was closed with {force: true}; the job was cancelled');
     if (!this._closePromise) {
+      // One deadline for the whole close: jobs get until then to finish, workers what is left to exit,
+      // then SIGKILL. A frozen worker, or jobTimeoutMs: Infinity, cannot keep close() pending.
+      const deadline = Date.now() + this.options.closeTimeoutMs;
       this._closePromise = (async () => {
-        await this._drained();
+        let timer;
+        const late = new Promise((resolve) => {
+          timer = setTimeout(resolve, this.options.closeTimeoutMs);
+          timer.unref();
+        });
+        await Promise.race([this._drained(), late]);
+        clearTimeout(timer);
+        if (!this._isDrained()) {
+          this._log({ level: 'warn', event: 'close_timeout', source: 'client', closeTimeoutMs: this.options.closeTimeoutMs });
+          this._forceClose(`the pool was closed and the job did not finish within closeTimeoutMs (${this.options.closeTimeoutMs} ms)`);
+        }
         this._clearBackoff();
         while (this.slots.size > 0) {
-          await Promise.all([...this.slots].map((slot) => this._stop(slot)));
+          const graceMs = Math.max(0, deadline - Date.now());
+          await Promise.all([...this.slots].map((slot) => this._stop(slot, graceMs)));
         }
+        clearInterval(this._livenessTimer);
         this._log({ level: 'debug', event: 'pool_closed', source: 'client' });
       })();
     }
     this._pump();
     return this._closePromise;
+  }
+
+  /** Reject what is queued or running with PoolClosedError and SIGKILL every worker. @param {string} why */
+  _forceClose(why) {
+    if (this._forced) return;
+    this._forced = true;
+    if (this._livenessTimer) clearInterval(this._livenessTimer);
+    const err = new PoolClosedError(why);
+    for (const job of this.queue.splice(0)) this._settle(job, err);
+    for (const slot of this.slots) {
+      if (slot.job) this._settle(slot.job, err);
+      this._retire(slot);
+      slot.worker.kill('SIGKILL', 'shutdown');
+    }
+  }
+
+  /**
+   * Replace workers that are stopped (SIGSTOP: /proc state T) for FROZEN_AFTER_MS. Their job never
+   * ran: killing the worker makes it a crash, so the job is retried elsewhere instead of timing out
+   * with a message that blames the image.
+   */
+  _checkLiveness() {
+    const now = Date.now();
+    for (const slot of this.slots) {
+      const pid = slot.worker.pid;
+      if (!pid || slot.phase === 'gone') continue;
+      if (!liveness.isStopped(pid)) {
+        this._stoppedSince.delete(slot);
+        continue;
+      }
+      const since = this._stoppedSince.get(slot) ?? now;
+      this._stoppedSince.set(slot, since);
+      if (now - since >= liveness.FROZEN_AFTER_MS) this._onFrozen(slot, now - since);
+    }
+  }
+
+  /** @param {Slot} slot @param {number} forMs */
+  _onFrozen(slot, forMs) {
+    if (this._frozen.has(slot)) return;
+    this._frozen.add(slot);
+    this._stoppedSince.delete(slot);
+    this._counters.frozen += 1;
+    this._log({ level: 'warn', event: 'worker_frozen', source: 'client', pid: slot.worker.pid, stoppedMs: forMs, job: slot.job ? slot.job.serial : null });
+    slot.worker.kill('SIGKILL', 'frozen');
   }
 
   // -------------------------------------------------------------------------
@@ -461,6 +520,11 @@ class Pool extends EventEmitter {
     slot.timer = null;
     if (slot.job !== job) return;
     const w = slot.worker;
+    if (w.pid && liveness.isStopped(w.pid)) {
+      // Stopped, not slow: the job never ran. Killing it makes this a crash, and the job is retried.
+      this._onFrozen(slot, timeoutMs);
+      return;
+    }
     this._counters.timedOut += 1;
     this._log({ level: 'warn', event: 'job_timeout', source: 'client', pid: w.pid, job: job.serial, timeoutMs });
     this._retire(slot);
@@ -495,15 +559,15 @@ class Pool extends EventEmitter {
     if (slot.phase !== 'gone') slot.phase = 'retiring';
   }
 
-  /** Stop a slot's worker gracefully (shutdown, then SIGKILL after closeTimeoutMs). @param {Slot} slot */
-  _stop(slot) {
+  /** Stop a slot's worker gracefully (shutdown, then SIGKILL after graceMs). @param {Slot} slot @param {number} [graceMs] */
+  _stop(slot, graceMs = this.options.closeTimeoutMs) {
     this._retire(slot);
     if (this._forced) {
       slot.worker.kill('SIGKILL', 'shutdown');
       return slot.worker.exited;
     }
     // A worker that said `retiring` exits 75 by itself; stop() then only closes its stdin.
-    return slot.worker.stop({ graceMs: this.options.closeTimeoutMs, id: this._nextId++ });
+    return slot.worker.stop({ graceMs, id: this._nextId++ });
   }
 
   /** @param {Slot} slot @param {Record<string, any>} reply */

@@ -526,7 +526,9 @@ class Worker extends EventEmitter {
         ? ' (killed after the job timeout)'
         : reason === 'stdout_closed'
           ? ' (it had closed its stdout)'
-          : '';
+          : reason === 'frozen'
+            ? ' (it was stopped, e.g. by SIGSTOP, and answered nothing: killed; the request had not run)'
+            : '';
     this._rejectPending(
       this._protocolError ||
         new WorkerError(`${this.label} ${how} while handling the request${why}${this._tailHint()}`, {

@@ -323,3 +323,48 @@ describe('memoryLimitMb below a worker idle RSS', () => {
     }
   });
 });
+
+describe('a frozen worker (SIGSTOP)', () => {
+  it('is detected and replaced; its job is retried, not failed as a timeout that blames the image', async () => {
+    // Before: TimeoutError "Send a smaller image" and no retry; with jobTimeoutMs: Infinity, never settled.
+    const fault = faultFile();
+    const pool = createPool({ ...BASE, size: 2, jobTimeoutMs: Infinity, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    try {
+      await pool.ready();
+      assert.ok(await waitFor(() => pool.stats().workers.filter((w) => w.state === 'idle').length === 2, 60_000));
+      fault.arm('slow:3000');
+      const job = pool.removeWithMeta(png, SMALL);
+      assert.ok(await waitFor(() => !fault.armed()), 'fault claimed');
+      const busy = pool.stats().workers.find((w) => w.state === 'busy');
+      process.kill(busy.pid, 'SIGSTOP');
+      const t0 = Date.now();
+      const r = await job;
+      assert.ok(isPng(r.image));
+      assert.notEqual(r.workerPid, busy.pid);
+      assert.equal(r.attempts, 2);
+      assert.ok(Date.now() - t0 < 20_000, `detected in ${Date.now() - t0} ms`);
+      assert.equal(pool.stats().frozen, 1);
+      assert.ok(await waitFor(() => !pidAlive(busy.pid), 10_000), 'the stopped worker was killed');
+    } finally {
+      await pool.close({ force: true });
+      fault.cleanup();
+    }
+  });
+
+  it('close() resolves within closeTimeoutMs even with a stopped worker and jobTimeoutMs: Infinity', async () => {
+    const fault = faultFile();
+    const pool = createPool({ ...BASE, size: 1, jobTimeoutMs: Infinity, closeTimeoutMs: 1500, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    await pool.ready();
+    fault.arm('hang');
+    const job = pool.remove(png, SMALL).catch((e) => e);
+    assert.ok(await waitFor(() => !fault.armed()), 'fault claimed');
+    const t0 = Date.now();
+    await pool.close();
+    const took = Date.now() - t0;
+    assert.ok(took < 1500 + 1000, `close() took ${took} ms`);
+    const err = await job;
+    assert.equal(err.code, 'pool_closed');
+    assert.match(err.message, /did not finish within closeTimeoutMs \(1500 ms\)/);
+    fault.cleanup();
+  });
+});
