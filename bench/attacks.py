@@ -42,7 +42,18 @@ def attacks() -> list[tuple[str, dict]]:
         ),
         ("1 KB WEBP, 4096 px canvas", {"image": hostile.webp_blank_canvas()}),
         ("msgpack bomb: 4M empty arrays in a ping", {"raw": hostile.msgpack_object_bomb(4_000_000)}),
+        ("largest accepted WEBP: 4000x3000 photo", {"image": _photo(4000, 3000, "WEBP")}),
+        ("12 MP HEIC photo (4000x3000)", {"image": _photo(4000, 3000, "HEIF")}),
     ]
+
+
+def _photo(w: int, h: int, fmt: str) -> bytes:
+    img, _ = subject_scene((w, h), seed=12)
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    return encode(img, fmt, quality=80)
 
 
 def reset_peak(pid: int) -> None:
