@@ -111,7 +111,7 @@ def sniff(data: bytes) -> str | None:
 
 
 def _heif_plugin() -> bool:
-    """Register pillow-heif's HEIC opener on first use (its libheif costs ~15 MB; only phones' photos need it)."""
+    """Register pillow-heif's HEIC opener on first use (import + register: +4.4 MB RSS; only phones' photos need it)."""
     try:
         import pillow_heif
     except ImportError:
