@@ -18,6 +18,12 @@ export interface RouterOptions {
   warnMb?: number;
   /** Retry-After (seconds) of a 503. Default 2. */
   retryAfterSeconds?: number;
+  /**
+   * Request bytes received or held at once, all requests together (each reserves its Content-Length, or
+   * maxUploadBytes when it has none, until its response is done); beyond it, 503 + Retry-After before the
+   * body is read. Default 64 MiB.
+   */
+  maxTotalUploadBytes?: number;
 }
 
 /** An Express router: mount it with `app.use(path, router)`. */

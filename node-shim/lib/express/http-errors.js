@@ -31,7 +31,7 @@ class HttpError extends Error {
  */
 function errorResponse(err, { retryAfterSeconds = 2 } = {}) {
   const retry = { 'Retry-After': String(retryAfterSeconds) };
-  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message, ...(err.status === 503 ? { headers: retry } : {}) };
   // multer's errors, without requiring multer here (it is an optional peer dependency).
   if (err instanceof Error && err.name === 'MulterError') {
     const e = /** @type {Error & {code: string, field?: string}} */ (err);

@@ -43,28 +43,35 @@ function requirePeer(name) {
  * @param {number} [opts.criticalMb] /health CRITICAL above this RSS per worker (default the pool's memoryLimitMb, else 1024)
  * @param {number} [opts.warnMb] /health WARNING above this (default 80 % of criticalMb)
  * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
+ * @param {number} [opts.maxTotalUploadBytes] request bytes being received or held at once, all requests together;
+ *   beyond it, 503 + Retry-After before the body is read (default 64 MiB: a 512 MB host's share)
  */
 function createRouter(opts = {}) {
   const express = requirePeer('express');
   const multer = requirePeer('multer');
   const pool = opts.pool ?? getDefaultPool();
-  const { maxUploadBytes = 10 * MiB, retryAfterSeconds = 2 } = opts;
+  const { maxUploadBytes = 10 * MiB, retryAfterSeconds = 2, maxTotalUploadBytes = 64 * MiB } = opts;
+  const budget = uploadBudget(maxUploadBytes, maxTotalUploadBytes);
   const criticalMb = opts.criticalMb ?? pool.options.memoryLimitMb ?? 1024;
   const thresholds = { criticalMb, warnMb: opts.warnMb ?? Math.round(criticalMb * 0.8) };
 
   const upload = multer({
     storage: multer.memoryStorage(),
-    limits: { fileSize: maxUploadBytes, files: 1, fields: 20 },
-    /** @type {(req: any, file: {mimetype: string}, cb: (err: Error|null, accept?: boolean) => void) => void} */
-    fileFilter(req, file, cb) {
-      if (ACCEPTED_TYPES.has(file.mimetype)) return cb(null, true);
-      cb(new HttpError(415, 'unsupported_format', `unsupported file type ${file.mimetype}; send JPEG, PNG, WEBP or BMP`));
-    },
+    limits: { fileSize: maxUploadBytes, files: 1, fields: 20, fieldSize: 64 * 1024 },
+    // No fileFilter: the declared type decides nothing (phones send image/jpg, application/octet-stream or
+    // none); the worker sniffs the bytes and answers unsupported_format naming what it found.
   });
+  const single = upload.single('image');
+  /** multer, with a broken body (truncated, no boundary) answered 400 instead of 500. */
+  const parseForm = (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) =>
+    single(req, res, (/** @type {any} */ err) => {
+      if (!err || err instanceof HttpError || err.name === 'MulterError') return next(err);
+      next(new HttpError(400, 'bad_request', `malformed multipart/form-data body: ${err.message}`));
+    });
 
   const router = express.Router();
 
-  router.post('/remove-background', upload.single('image'), async (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
+  router.post('/remove-background', budget, parseForm, async (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
     if (!req.file) return next(new HttpError(400, 'bad_request', 'send the photo as multipart/form-data in the field "image"'));
     // Stop the job if the client goes away before the answer.
     const aborter = new AbortController();
@@ -74,7 +81,10 @@ function createRouter(opts = {}) {
     try {
       const result = await pool.removeWithMeta(req.file.buffer, { ...optionsFromFields(req.body), signal: aborter.signal });
       res.set({ 'Content-Type': result.mime, 'Cache-Control': 'no-store' });
-      if (!result.fallback) {
+      if (result.fallback) {
+        // 200 with the original: the page shows the photo; the header says why it is not cut out.
+        res.set({ 'X-Pyworker-Fallback': String(result.error?.code || 'error') });
+      } else {
         res.set({ 'X-Worker-Pid': String(result.workerPid), 'X-Processing-Ms': String(Math.round(result.meta.timingsMs.total)) });
       }
       res.send(result.image);
@@ -101,4 +111,40 @@ function createRouter(opts = {}) {
   return router;
 }
 
-module.exports = { createRouter, ACCEPTED_TYPES };
+/**
+ * Admission by bytes, before a body is read: each request reserves its Content-Length (or the upload
+ * limit when it has none) out of `totalBytes`, returned when its response is done. Beyond it the
+ * request is shed with 503 + Retry-After, so 50 uploads of 10 MiB are never all held in memory.
+ * @param {number} maxUploadBytes @param {number} totalBytes
+ */
+function uploadBudget(maxUploadBytes, totalBytes) {
+  const slack = 64 * 1024; // multipart headers and the text fields around the file
+  let held = 0;
+  return (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
+    const declared = Number(req.headers['content-length']);
+    const cost = Number.isFinite(declared) && declared >= 0 ? declared : maxUploadBytes + slack;
+    if (cost > maxUploadBytes + slack) {
+      res.set('Connection', 'close');
+      return next(new HttpError(413, 'input_too_large', `Request size (${(cost / MiB).toFixed(1)}MB) exceeds maximum (${(maxUploadBytes / MiB).toFixed(1)}MB)`));
+    }
+    if (held > 0 && held + cost > totalBytes) {
+      res.set('Connection', 'close');
+      return next(
+        new HttpError(503, 'queue_full', `uploads in progress hold ${(held / MiB).toFixed(1)}MB (maxTotalUploadBytes ${(totalBytes / MiB).toFixed(0)}MB); retry later`),
+      );
+    }
+    held += cost;
+    let done = false;
+    const release = () => {
+      if (!done) {
+        done = true;
+        held -= cost;
+      }
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    next();
+  };
+}
+
+module.exports = { createRouter, uploadBudget, ACCEPTED_TYPES };
