@@ -102,7 +102,7 @@ describe('express router with fallback: original', () => {
     const { createPool } = require('pyworker-node');
     const { createRouter } = require('pyworker-node/express');
     const fault = faultFile();
-    const pool = createPool({ ...BASE, size: 1, retries: 0, fallback: 'original', env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    const pool = createPool({ ...BASE, size: 1, retries: 0, fallback: 'original', env: fault.env });
     const app = express();
     app.use('/api', createRouter({ pool }));
     const server = app.listen(0, '127.0.0.1');

@@ -226,7 +226,7 @@ describe('pool options that used to be misread', () => {
 describe('maxQueueBytes', () => {
   it('the queue holds at most maxQueueBytes of images: beyond it, QueueFullError at once', async () => {
     const fault = faultFile();
-    const pool = createPool({ ...BASE, size: 1, maxQueueBytes: 1024 * 1024, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    const pool = createPool({ ...BASE, size: 1, maxQueueBytes: 1024 * 1024, env: fault.env });
     try {
       await pool.ready();
       fault.arm('slow:3000');
@@ -328,7 +328,7 @@ describe('a frozen worker (SIGSTOP)', () => {
   it('is detected and replaced; its job is retried, not failed as a timeout that blames the image', async () => {
     // Before: TimeoutError "Send a smaller image" and no retry; with jobTimeoutMs: Infinity, never settled.
     const fault = faultFile();
-    const pool = createPool({ ...BASE, size: 2, jobTimeoutMs: Infinity, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    const pool = createPool({ ...BASE, size: 2, jobTimeoutMs: Infinity, env: fault.env });
     try {
       await pool.ready();
       assert.ok(await waitFor(() => pool.stats().workers.filter((w) => w.state === 'idle').length === 2, 60_000));
@@ -353,7 +353,7 @@ describe('a frozen worker (SIGSTOP)', () => {
 
   it('close() resolves within closeTimeoutMs even with a stopped worker and jobTimeoutMs: Infinity', async () => {
     const fault = faultFile();
-    const pool = createPool({ ...BASE, size: 1, jobTimeoutMs: Infinity, closeTimeoutMs: 1500, env: { PYWORKER_TEST_FAULT_FILE: fault.file } });
+    const pool = createPool({ ...BASE, size: 1, jobTimeoutMs: Infinity, closeTimeoutMs: 1500, env: fault.env });
     await pool.ready();
     fault.arm('hang');
     const job = pool.remove(png, SMALL).catch((e) => e);
