@@ -107,27 +107,7 @@ def sniff(data: bytes) -> str | None:
     if text.startswith(b"<"):
         window = data[:_MARKUP_SCAN].lower()
         return "SVG" if b"<svg" in window else "markup (XML/HTML)"
-    if _is_text(head):  # a .txt or .csv sent in the image field: say so, whatever type the form declared
-        return "text"
     return None
-
-
-def _is_text(head: bytes) -> bool:
-    """UTF-8 without control characters other than whitespace: no image format starts like that."""
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = head[:-3].decode("utf-8", errors="strict") if len(head) > 3 and _utf8_prefix(head) else ""
-    return bool(text) and all(c.isprintable() or c in "\t\n\r\f" for c in text)
-
-
-def _utf8_prefix(head: bytes) -> bool:
-    """True when only the last 1-3 bytes break the UTF-8 (a character cut by the 1 KiB window)."""
-    try:
-        head[:-3].decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _heif_plugin() -> bool:
