@@ -158,7 +158,8 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:  # the batch page
             assert resp.status == 200 and b"<html" in resp.read().lower()
 
-        # A text file is the caller's mistake: 4xx with a JSON error.
+        # A text file is the caller's mistake: 4xx with a JSON error. The declared type decides nothing
+        # (issue 11): the worker reads the bytes and finds no image.
         (elsewhere / "notes.txt").write_text("not a photo\n")
         bad = run(
             f"curl -s -o body.json -w '%{{http_code}}' -F image=@notes.txt "
@@ -167,7 +168,7 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
             env,
         )
         assert 400 <= int(bad.stdout) < 500, bad.stdout
-        assert json.loads((elsewhere / "body.json").read_text())["error"]["code"] == "unsupported_format"
+        assert json.loads((elsewhere / "body.json").read_text())["error"]["code"] == "invalid_image"
 
         # 5. SIGTERM: the app finishes, stops its workers, exits; no Python process of it is left.
         # bash execs its last command, so the server's pid may be node's own.
