@@ -45,8 +45,8 @@ class Server:
         self.config = config
         self.in_fd = in_fd
         self.out_fd = out_fd
-        self.models = SessionCache(config.threads, config.memory_mode, config.max_models)
-        self.settler = memory.Settler()
+        self.models = SessionCache(config.threads, config.max_models)
+        self.settler = memory.Settler(config.memory_mode, config.max_rss_mb)
         self.jobs = 0
         self.errors = 0
         self.started = time.monotonic()

@@ -39,11 +39,11 @@ class MaskModel:
     mean: ClassVar[tuple[float, float, float]] = (0.485, 0.456, 0.406)
     std: ClassVar[tuple[float, float, float]] = (0.229, 0.224, 0.225)
 
-    def __init__(self, weights: Path, threads: int, memory_mode: str = "lean") -> None:
+    def __init__(self, weights: Path, threads: int) -> None:
         self.weights = weights
         self.session = ort.InferenceSession(
             str(weights),
-            sess_options=session_options(threads, memory_mode),
+            sess_options=session_options(threads),
             providers=["CPUExecutionProvider"],
         )
         inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]

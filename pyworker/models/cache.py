@@ -15,9 +15,8 @@ from .store import find_weights, install_command, model_home
 class SessionCache:
     """Loads sessions on first use; keeps at most ``max_models``, evicting the least recently used."""
 
-    def __init__(self, threads: int, memory_mode: str, max_models: int = 1) -> None:
+    def __init__(self, threads: int, max_models: int = 1) -> None:
         self.threads = threads
-        self.memory_mode = memory_mode
         self.max_models = max(1, max_models)
         self._loaded: OrderedDict[str, MaskModel] = OrderedDict()
 
@@ -45,7 +44,7 @@ class SessionCache:
             memory.trim()
             logs.log("info", "model_evicted", model=old, rss_mb=memory.rss_mb())
         try:
-            model = cls(weights, self.threads, self.memory_mode)
+            model = cls(weights, self.threads)
         except Exception as exc:
             raise WorkerError(
                 "model_unavailable",
