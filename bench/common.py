@@ -60,6 +60,14 @@ def peak_rss_mb(pid: int) -> float | None:
     return None if kb is None else round(kb / 1024, 1)
 
 
+def cpu_counters(pid: int) -> tuple[float, float, int]:
+    """(user ms, system ms, minor page faults) a process has used so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    return int(f[11]) * tick_ms, int(f[12]) * tick_ms, int(f[7])
+
+
 def tree_peak_rss_mb(pid: int) -> dict[str, float]:
     """VmHWM of a process and of each of its live descendants, by pid."""
     import psutil

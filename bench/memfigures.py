@@ -6,7 +6,9 @@
 - crop on and off (issue 4): the same photo at default options, with `crop: "face"` and with the ID preset
   passport-35x45: peak RSS and latency of each, on its own fresh worker;
 - encode time and size of an 800x800 result as PNG and WEBP, and the PNG size before fpng;
-- pool scaling: a pool of two 1-thread workers against one 1-thread worker.
+- pool scaling: a pool of two 1-thread workers against one 1-thread worker;
+- CPU a job (user, system, page faults) of a lean worker, a fast one and the floor's bare session.run:
+  where the time beyond the floor goes (issue 12).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .common import median, peak_rss_mb
+from .common import cpu_counters, median, peak_rss_mb
 from .inputs import Input
 from .systems.pyworker_proto import Worker
 
@@ -172,3 +174,49 @@ def pool_scaling(inputs: list[Input], rounds: int = 2) -> dict[str, Any]:
         two.stop()
     a, b = median(rates["1x1"]), median(rates["2x1"])
     return {"inputs": [i.name for i in inputs], "rounds": rates, "one": a, "two": b, "ratio": round(b / a, 2)}
+
+
+def cpu_per_job(inp: Input, threads: int, jobs: int = 12) -> dict[str, Any]:
+    """CPU a job of `inp` at default options, from /proc/PID/stat around `jobs` jobs after two warm-ups: a lean
+    worker (the default), a fast one (`--memory-mode fast`) and the floor (onnxruntime's defaults, session.run
+    alone). System time and page faults are what lean pays to give its activations back after every job; unlike
+    milliseconds they hardly move with the machine's load."""
+    from .systems.inprocess import InProcess
+
+    out: dict[str, Any] = {"input": inp.name, "jobs": jobs}
+    data = inp.path.read_bytes()
+    for mode in ("lean", "fast"):
+        c = Worker(threads, ["--memory-mode", mode], log_name=f"cpu_{mode}")
+        try:
+            for _ in range(2):
+                c.timed_remove(data, {})
+            before = cpu_counters(c.pid)
+            runs = [c.timed_remove(data, {})[1]["meta"]["timings_ms"]["run"] for _ in range(jobs)]
+            out[mode] = _per_job(before, cpu_counters(c.pid), jobs)
+            out[mode].update(run_ms=round(median(runs), 1), rss_after_mb=c.last_stats["rss_mb"])
+            out[mode]["peak_rss_mb"] = peak_rss_mb(c.pid) or c.last_stats["peak_rss_mb"]
+        finally:
+            c.close()
+    floor = InProcess("cpu_floor", "onnxruntime floor", "floor", threads)
+    try:
+        floor.start([inp])
+        pid = floor.child.proc.pid  # type: ignore[union-attr]
+        for _ in range(2):
+            floor.run(inp)
+        before = cpu_counters(pid)
+        runs = [floor.run(inp).ms for _ in range(jobs)]
+        out["floor"] = _per_job(before, cpu_counters(pid), jobs)
+        out["floor"].update(run_ms=round(median(runs), 1), peak_rss_mb=peak_rss_mb(pid))
+    finally:
+        floor.stop()
+    return out
+
+
+def _per_job(before: tuple[float, float, int], after: tuple[float, float, int], jobs: int) -> dict[str, float]:
+    user, sys_, faults = ((a - b) / jobs for a, b in zip(after, before, strict=True))
+    return {
+        "cpu_ms": round(user + sys_, 1),
+        "user_ms": round(user, 1),
+        "sys_ms": round(sys_, 1),
+        "faults": round(faults),
+    }

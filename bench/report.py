@@ -20,7 +20,7 @@ from .common import BENCH, REPO
 DOC = REPO / "docs" / "benchmarks.md"
 PNG = BENCH / "results.png"
 JSON = BENCH / "results.json"
-ORDER = ["1", "2", "2'", "3", "4", "5", "6"]
+ORDER = ["1", "2", "2'", "2f", "3", "4", "5", "6"]
 REFERENCE_PHOTO = "gen-800.jpg"  # the issue's reference job: an 800x800 JPEG to an 800 px PNG
 OK, KO = "✔", "✘"
 
@@ -124,15 +124,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     pool = f"c{results.get('pool', 2)}"
     t: list[dict[str, Any]] = []
 
-    def add(group: str, what: str, value: float | None, target: str, met: bool | None, unit: str = "") -> None:
-        t.append({"group": group, "what": what, "value": value, "unit": unit, "target": target, "met": met})
+    def add(
+        group: str, what: str, value: float | None, target: str, met: bool | None, unit: str = "", why: str = ""
+    ) -> None:
+        row = {"group": group, "what": what, "value": value, "unit": unit, "target": target, "met": met}
+        if why and met is False:
+            row["why"] = why
+        t.append(row)
+
+    m = results.get("pyworker_memory") or {}
+    why = _reasons(results, m)
 
     for c, label in (("c1", "concurrency 1"), (pool, f"concurrency {pool[1:]}")):
         r = _ratio(_thr(results, "1", c), _thr(results, "3", c))
-        add("bench", f"throughput (1) ÷ (3), {label}", r, "≥ 8×", None if r is None else r >= 8, "×")
+        ceiling = _ratio(_thr(results, "6", c), _thr(results, "3", c))
+        reason = why["spawn"].format(ceiling=ceiling, c=c[1:]) if ceiling else ""
+        add("bench", f"throughput (1) ÷ (3), {label}", r, "≥ 8×", None if r is None else r >= 8, "×", reason)
     for c, label in (("c1", "pool of 1 vs (4) at concurrency 1"), (pool, f"pool of {pool[1:]} vs (4) at c={pool[1:]}")):
         r = _ratio(_rss(results, "1", c), _rss(results, "4", c))
-        add("bench", f"peak RSS (1) ÷ (4), {label}", r, "≤ 0.5", None if r is None else r <= 0.5, "×")
+        met = None if r is None else r <= 0.5
+        add("bench", f"peak RSS (1) ÷ (4), {label}", r, "≤ 0.5", met, "×", _node_why(results, c))
     lvf = latency_vs_floor(results)
     if lvf:
         worst = max(lvf.items(), key=lambda kv: kv[1]["ratio"])
@@ -143,6 +154,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "≤ 1.2",
             worst[1]["ratio"] <= 1.2,
             "×",
+            why["lean"],
         )
     one, floor = _sys(results, "1"), _sys(results, "6")
     ref = REFERENCE_PHOTO
@@ -157,17 +169,35 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "≤ 1.1",
             r <= 1.1,
             "×",
+            why["lean"],
         )
     if cell and fcell:
         r = cell["median_ms"] / fcell["median_ms"]
-        add("speed", f"client latency (1), {ref} -> 800 px PNG, ÷ bare session.run (6)", r, "≤ 1.2", r <= 1.2, "×")
+        add(
+            "speed",
+            f"client latency (1), {ref} -> 800 px PNG, ÷ bare session.run (6)",
+            r,
+            "≤ 1.2",
+            r <= 1.2,
+            "×",
+            why["lean"],
+        )
+    fast = _sys(results, "2f")
+    fcellf = fast["latency"].get(ref) if fast else None
+    if fcellf and fcell and fcellf.get("worker_ms", {}).get("run"):
+        r = fcellf["worker_ms"]["run"] / fcell["median_ms"]
+        add("speed", f"the same, `--memory-mode fast` (2f): session.run ÷ (6), {ref}", r, "≤ 1.1", r <= 1.1, "×")
+        r = fcellf["median_ms"] / fcell["median_ms"]
+        add("speed", f"the same, `--memory-mode fast` (2f): client latency ÷ (6), {ref}", r, "≤ 1.2", r <= 1.2, "×")
     rembg = _sys(results, "4")
-    if one and rembg:
+    for key in ("1", "2f"):
+        if not _sys(results, key) or not rembg:
+            continue
         for i in sorted(results["inputs"], key=lambda i: i["width"] * i["height"]):
-            r = _ratio(_lat(results, "1", i["name"]), _lat(results, "4", i["name"]))
+            r = _ratio(_lat(results, key, i["name"]), _lat(results, "4", i["name"]))
             if r is not None:
-                add("speed", f"latency (1) ÷ rembg in one process (4), {i['name']}", r, "< 1", r < 1, "×")
-    m = results.get("pyworker_memory") or {}
+                what = f"latency ({key}) ÷ rembg in one process (4), {i['name']}"
+                add("speed", what, r, "< 1", r < 1, "×", why["lean"] if key == "1" else "")
     e = m.get("encode")
     if e:
         w, h = e["png"]["size"]
@@ -224,11 +254,57 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "≤ 1.2",
                 r <= 1.2,
                 "×",
+                why["lean"],
             )
     return t
 
 
 # --------------------------------------------------------------------------- text
+
+
+def _reasons(results: dict[str, Any], m: dict[str, Any]) -> dict[str, str]:
+    """The measured reason behind a target that is not met, from this run's own figures."""
+    out = {"lean": "", "spawn": ""}
+    cj = m.get("cpu_per_job")
+    if cj and all(k in cj for k in ("lean", "fast", "floor")):
+        lean, fast, floor = cj["lean"], cj["fast"], cj["floor"]
+        out["lean"] = (
+            f"The default (lean) worker gives its activations back after every job, so every run faults them in and "
+            f"the kernel zeroes them again: {lean['cpu_ms']:.0f} ms of CPU a job ({lean['sys_ms']:.0f} system, "
+            f"{lean['faults']} page faults) against the floor's {floor['cpu_ms']:.0f} ({floor['sys_ms']:.0f} system, "
+            f"{floor['faults']} faults), user time {lean['user_ms']:.0f} against {floor['user_ms']:.0f} ms "
+            f"({cj['input']}, {cj['jobs']} jobs). `--memory-mode fast`, which keeps them while jobs keep coming, "
+            f"needs {fast['cpu_ms']:.0f} ms ({fast['sys_ms']:.0f} system, {fast['faults']} faults) and is row "
+            f"(2f); its peak while busy is {fast['peak_rss_mb']:.0f} MB against lean's {lean['peak_rss_mb']:.0f}, "
+            "and the "
+            "floor's arena holds "
+            f"{floor['peak_rss_mb']:.0f} MB for good. Lean stays the default: the 300 MB a 12 MP job may use is the "
+            "budget of a 512 MB host. Tried and measured (docs/memory.md): onnxruntime's arena with shrinkage, "
+            "buffer reuse, all activations in glibc's heap trimmed after every job, spinning threads, "
+            "denormals as zero."
+        )
+    spawn = _lat(results, "3", REFERENCE_PHOTO)
+    if spawn:
+        out["spawn"] = (
+            "The ceiling on this machine: the floor itself (session.run alone, no decode or encode) does "
+            "{ceiling:.2f}× spawn-per-request's images/s at concurrency {c}, because a spawn here costs "
+            f"{spawn / 1000:.1f} s ({REFERENCE_PHOTO}), not the ~4 s the issue measured on the users' hosts."
+        )
+    return out
+
+
+def _node_why(results: dict[str, Any], c: str) -> str:
+    s = _sys(results, "1")
+    p = s["peak_rss_mb"].get(c) if s else None
+    rembg = _rss(results, "4", c)
+    if not p or "node" not in p.get("parts", {}) or not rembg:
+        return ""
+    node = p["parts"]["node"]
+    workers = p["total"] - node
+    return (
+        f"(1) counts the Node process: {node:.0f} MB of its {p['total']:.0f} (the inputs it holds, and reply buffers "
+        f"V8 collects lazily); its workers alone peak at {workers:.0f} MB, {workers / rembg:.2f}× (4)."
+    )
 
 
 def _fmt_ms(v: float | None) -> str:
@@ -329,6 +405,20 @@ def _target_line(t: dict[str, Any]) -> tuple[str, str, str, str]:
         val = f"{v:+.1f} MB" if "−" in t["what"] else f"{v:.0f} MB"
     mark = "—" if t["met"] is None else OK if t["met"] else KO
     return t["what"], val, t["target"], mark
+
+
+def _why_section(rows: list[dict[str, Any]]) -> list[str]:
+    """Each distinct measured reason once, with the targets it explains."""
+    by: dict[str, list[str]] = {}
+    for t in rows:
+        if t.get("why"):
+            by.setdefault(t["why"], []).append(t["what"])
+    if not by:
+        return []
+    out = ["#### Not met: the measured reason", ""]
+    for why, whats in by.items():
+        out += [f"- **{'; '.join(whats)}.** {why}", ""]
+    return out
 
 
 def load_text(results: dict[str, Any]) -> str:
@@ -515,6 +605,7 @@ def markdown(results: dict[str, Any], png: str = "../bench/results.png", raw: st
         "",
         _md(["figure", "value", "target", ""], [list(x) for x in speed_t]),
         "",
+        *_why_section(results["targets"]),
         "### pyworker's own memory and latency figures",
         "",
         "Each from a **fresh** worker (`python -m pyworker`, default options: `max_size` 800), "

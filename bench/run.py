@@ -101,6 +101,10 @@ class Row:
         }
 
 
+FAST = ["--memory-mode", "fast"]
+MODES = ("lean", "fast", "floor")
+
+
 def build_rows(threads: int, pool: int, smoke: bool) -> list[Row]:
     full_js, full_py = {"maxSize": FULL_SIZE}, {"max_size": FULL_SIZE}
     per = max(1, threads // pool)
@@ -134,6 +138,13 @@ def build_rows(threads: int, pool: int, smoke: bool) -> list[Row]:
             PyworkerProtocol("proto_default", "protocol, default options", 1, threads, {}),
             None,
             "max_size 800: output ≤ 800 px, not full size; concurrency 1 only",
+        ),
+        Row(
+            "2f",
+            "(2f) pyworker protocol, --memory-mode fast",
+            PyworkerProtocol("proto_fast", "protocol, fast mode", 1, threads, full_py, FAST),
+            PyworkerProtocol("proto_fast2", f"protocol, fast mode, {pool} workers", pool, per, full_py, FAST),
+            "as (2), the worker keeping its heap between jobs (docs/memory.md#fast-mode); peak while busy",
         ),
         Row(
             "3",
@@ -373,6 +384,10 @@ def _memory_figures(inputs: list[Input], threads: int, drift_jobs: int, t0: floa
     everyday = [i for i in inputs if i.megapixels < 5]
     f["pool_scaling"] = memfigures.pool_scaling(everyday)
     log(f"pool of 2x1 thread vs 1x1: {f['pool_scaling']['ratio']}x", t0)
+    if REFERENCE_PHOTO in by:
+        f["cpu_per_job"] = cj = memfigures.cpu_per_job(by[REFERENCE_PHOTO], threads)
+        each = (f"{k} {cj[k]['cpu_ms']} ms ({cj[k]['sys_ms']} sys, {cj[k]['faults']} faults)" for k in cj if k in MODES)
+        log("CPU a job, " + ", ".join(each), t0)
     f["drift"] = memfigures.drift([i for i in inputs if i.megapixels < 5], drift_jobs, threads)
     log(f"drift over {drift_jobs} jobs: {f['drift']['drift_mb']:+.1f} MB", t0)
     return f
