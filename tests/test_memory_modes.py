@@ -64,7 +64,7 @@ def test_fast_keeps_the_heap_between_jobs_then_gives_it_back_when_idle(start) ->
 
 
 def test_fast_trims_at_once_rather_than_retire_for_a_kept_heap(start) -> None:
-    w, idle = start("--memory-mode", "fast", "--max-rss-mb", "200")
+    w, _ = start("--memory-mode", "fast", "--max-rss-mb", "200")
     for _ in range(3):
         reply = w.remove(PHOTO)
         assert reply["ok"] and "retiring" not in reply, reply.get("stats")
