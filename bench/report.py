@@ -713,7 +713,9 @@ def markdown(results: dict[str, Any], png: str = "../bench/results.png", raw: st
         "normalisation), prepared before timing. Untimed warm-up first: each system serves the first photo "
         "(and the 1 MP JPEG) once. "
         f"Runs per photo: {runs}. Systems are interleaved: each round visits every system for the same photo, "
-        "in a rotated order, so a burst of load on this machine lands on all of them.",
+        "in a rotated order, so a burst of load on this machine lands on all of them; each request starts "
+        "0.1 s after the previous one ended (onnxruntime's default thread pool, the floor's and rembg's, spins "
+        "~40 ms of CPU after a run, and in a rotated order the same system would always pay for it).",
         f"- **Throughput:** images/s over a mix of {len(results['throughput_mix'])} photos "
         f"({', '.join(results['throughput_mix'])}), {results.get('throughput_jobs')} jobs a round, with 1, "
         f"then {pool}, requests in flight; the median of 2 rounds (the second in reverse system order). "

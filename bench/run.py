@@ -102,6 +102,10 @@ class Row:
 
 
 FAST = ["--memory-mode", "fast"]
+# Between two timed requests: onnxruntime's default thread pool (the floor's, rembg's) spins ~40 ms of CPU after
+# each run, and in a rotated order the same system always follows it; a pause lets every request start on an
+# idle machine.
+QUIET_GAP_S = 0.1
 MODES = ("lean", "fast", "floor")
 
 
@@ -241,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in rows[k % len(rows) :] + rows[: k % len(rows)]:
                     if isinstance(r.single, SpawnPerRequest) and k >= runs_for(inp, spawn=True):
                         continue
+                    time.sleep(QUIET_GAP_S)
                     r.runs.setdefault(inp.name, []).append(r.single.run(inp))
             log(
                 f"latency {inp.label}: "
