@@ -2,7 +2,8 @@
 
 Pairs SAMPLES/NAME.(jpg|jpeg|png|webp|bmp) with RESULTS/NAME.png (the cut-out),
 RESULTS/NAME.id.png (the ID crop) and RESULTS/NAME.id.json (the ID job's meta,
-whose `compliance` report becomes a list of ✔/✘ lines). A missing result
+whose `compliance` report becomes a list of ✔/✘ lines, then the model that
+made the mask). A missing result
 leaves a labelled, hatched cell rather than dropping the row, so a failure is
 seen, not hidden. Demo code (Pillow only), run by `make demo`:
 
@@ -148,10 +149,26 @@ def report_lines(meta: dict[str, Any]) -> list[tuple[bool, str]]:
         else:
             rng = "" if isinstance(accepted, bool) else f" ({accepted})"
         text = f"{LABELS.get(check['name'], check['name'])} {_figure(check['value'])}{rng}"
-        if check["name"] == "roll" and meta.get("roll_deg"):
-            text += f", turned {meta['roll_deg']:+.1f}°"
+        if check["name"] == "roll" and _get(meta, "roll_deg"):
+            text += f", turned {_get(meta, 'roll_deg'):+.1f}°"
         lines.append((bool(check["passed"]), text))
     return lines
+
+
+def _get(meta: dict[str, Any], key: str) -> Any:
+    """meta as the worker sends it (snake_case) or as the Node pool hands it on (camelCase, demo.js)."""
+    camel = key.split("_")[0] + "".join(w.title() for w in key.split("_")[1:])
+    return meta.get(key, meta.get(camel))
+
+
+def model_line(meta: dict[str, Any]) -> str | None:
+    """'mask modnet', or 'mask u2netp, no face: not modnet' when the portrait model was passed over."""
+    if not meta.get("model"):
+        return None
+    fallback = _get(meta, "model_fallback")
+    if fallback:
+        return f"mask {meta['model']}, no face: not {fallback['from']}"
+    return f"mask {meta['model']}"
 
 
 def _draw_report(draw: ImageDraw.ImageDraw, x: int, y: int, meta_path: Path | None, font, bold) -> None:
@@ -171,6 +188,9 @@ def _draw_report(draw: ImageDraw.ImageDraw, x: int, y: int, meta_path: Path | No
         ly = y + 2 + (i + 1) * LINE
         mark(draw, x + 2, ly + 3, ok)
         draw.text((x + 22, ly), text, fill=INK, font=font)
+    model = model_line(meta)
+    if model:  # no mark: which model made the mask is a fact, not a check
+        draw.text((x + 22, y + 2 + (len(lines) + 1) * LINE), model, fill=INK, font=font)
 
 
 def build(rows: list[Row]) -> Image.Image:

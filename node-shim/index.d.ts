@@ -205,7 +205,10 @@ export interface RemoveMeta {
   height: number;
   inputWidth: number;
   inputHeight: number;
+  /** The model that made the mask. */
   model: string;
+  /** Set when a crop/preset job found no face: the worker's model made the mask instead of `from` (the portrait model). */
+  modelFallback: { from: string; reason: 'no_face' } | null;
   cropMode: 'none' | 'trim' | 'face' | 'subject';
   cropBox: [number, number, number, number] | null;
   /** The face framed (input pixels), null without crop or when none was found. */

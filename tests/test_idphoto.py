@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from demo import contact_sheet, variants
 from pyworker.pipeline.idphoto import FACE_FRAMING, PRESETS
 
-from .images import ASTRONAUT, decode, encode, subject_scene
+from .images import ASTRONAUT, decode, encode, iou, subject_scene
 from .workerproc import REPO, WorkerProcess
 
 # samples/astronaut.jpg (512x512), measured by hand once on 8x nearest-neighbour
@@ -323,6 +323,61 @@ def test_no_face_frames_the_subject(worker: WorkerProcess) -> None:
     assert crop[2] >= truth[2] - slack and crop[3] >= truth[3] - slack
 
 
+COFFEE = (REPO / "samples" / "coffee.jpg").read_bytes()  # a cup on a saucer: no face
+FELL_BACK = {"from": "modnet", "reason": "no_face"}
+
+
+@pytest.fixture(scope="module")
+def coffee_u2netp_mask() -> np.ndarray:
+    """rembg's own u2netp mask of coffee.jpg at its size (rembg is the oracle, never in the worker)."""
+    rembg = pytest.importorskip("rembg", reason="rembg is in requirements.txt; the oracle needs it")
+    mask = decode(rembg.remove(COFFEE, session=rembg.new_session("u2netp"), only_mask=True)).convert("L")
+    return np.asarray(mask) > 127
+
+
+def _framed_mask_iou(reply: dict, reference: np.ndarray) -> float:
+    """IoU of an only_mask crop reply with `reference` (input-sized) cut and scaled to the same frame."""
+    ours = decode(reply["image"]).convert("L")
+    ref = Image.fromarray(reference.astype(np.uint8) * 255).crop(tuple(reply["meta"]["crop_box"]))
+    return iou(np.asarray(ours) > 127, np.asarray(ref.resize(ours.size)) > 127)
+
+
+def test_no_face_takes_the_general_models_mask(worker: WorkerProcess, coffee_u2netp_mask: np.ndarray) -> None:
+    reply = worker.remove(COFFEE, crop="face", only_mask=True, max_size=0)
+    assert reply["ok"] is True, reply
+    meta = reply["meta"]
+    assert meta["faces"] == [] and meta["crop_mode"] == "subject"
+    assert meta["model"] == "u2netp" and meta["model_fallback"] == FELL_BACK
+    # The mask is u2netp's, the one rembg makes (measured IoU 1.0)...
+    assert _framed_mask_iou(reply, coffee_u2netp_mask) >= 0.95
+    # ...where the portrait model, asked for by name, smears the cup and its background (measured 0.40).
+    named = worker.remove(COFFEE, crop="face", only_mask=True, max_size=0, model="modnet")
+    assert named["meta"]["model"] == "modnet" and named["meta"]["model_fallback"] is None
+    assert _framed_mask_iou(named, coffee_u2netp_mask) < 0.7
+    # A preset says so in its compliance report too.
+    passport = worker.remove(COFFEE, preset="passport-35x45")["meta"]
+    assert passport["model"] == "u2netp" and passport["model_fallback"] == FELL_BACK
+    faces = _checks(passport)["faces"]
+    assert faces["passed"] is False and "u2netp" in faces["note"] and "modnet" in faces["note"]
+    # A photo with a face keeps the portrait model and says nothing of a fallback.
+    astro = worker.remove(ASTRO, preset="passport-35x45")["meta"]
+    assert astro["model"] == "modnet" and astro["model_fallback"] is None
+    assert "note" not in _checks(astro)["faces"]
+    assert worker.remove(ASTRO, max_size=64)["meta"]["model_fallback"] is None
+
+
+def test_no_face_never_loads_the_portrait_model(spawn) -> None:
+    proc = spawn("--threads", "1", "--no-warmup")
+    assert proc.remove(COFFEE, preset="us-2x2")["meta"]["model"] == "u2netp"
+    failed = proc.remove(COFFEE, crop="face", face_required=True)
+    assert failed["error"]["code"] == "no_face" and "no face found" in failed["error"]["message"]
+    assert proc.request("stats")["stats"]["models_loaded"] == ["u2netp"]
+    # A worker whose own model is the portrait model has nothing to fall back to.
+    own = spawn("--threads", "1", "--no-warmup", "--model", "modnet")
+    meta = own.remove(COFFEE, preset="us-2x2")["meta"]
+    assert meta["model"] == "modnet" and meta["model_fallback"] is None
+
+
 def test_face_required_answers_no_face(worker: WorkerProcess) -> None:
     data, _ = _back_of_head()
     reply = worker.remove(data, crop="face", face_required=True)
@@ -377,7 +432,9 @@ def _write_run(tmp: Path) -> tuple[Path, Path]:
             {"name": "upscale", "value": 8.17, "accepted": [0, 1.5], "passed": False},
         ],
     }
-    (results / "red.id.json").write_text(json.dumps({"rollDeg": 7.2, "compliance": report}))
+    fallback = {"from": "modnet", "reason": "no_face"}
+    meta = {"rollDeg": 7.2, "model": "u2netp", "modelFallback": fallback, "compliance": report}
+    (results / "red.id.json").write_text(json.dumps(meta))
     Image.new("RGBA", (200, 300), (30, 30, 200, 255)).save(results / "blue.png")
     return samples, results  # blue.id.png and blue.id.json are missing on purpose
 
@@ -431,6 +488,11 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
         assert _inked(sheet, box, contact_sheet.FAIL_INK) > 10 and _inked(sheet, box, contact_sheet.PASS_INK) == 0
     verdict = (x, y, x + contact_sheet.REPORT_WIDTH, y + line)
     assert _inked(sheet, verdict, contact_sheet.FAIL_INK) > 20  # "passport-35x45: FAIL" in red
+    # Below the checks, without a mark, the model that made the mask ("mask u2netp, no face: not modnet").
+    below = (x + 22, y + 2 + 4 * line, x + contact_sheet.REPORT_WIDTH, y + 2 + 5 * line)
+    assert _inked(sheet, below, contact_sheet.INK) > 20
+    empty = (x + 22, y + 2 + 5 * line, x + contact_sheet.REPORT_WIDTH, y + 2 + 6 * line)
+    assert _inked(sheet, empty, contact_sheet.INK) == 0
     # The header carries text (dark pixels) above every column.
     for col in range(4):
         x, _ = contact_sheet.cell_origin(0, col)
@@ -450,7 +512,12 @@ def test_report_lines_read_the_compliance_report() -> None:
     }
     lines = contact_sheet.report_lines({"roll_deg": -7.2, "compliance": report})
     assert lines == [(True, "roll 0.4 [-3, 3], turned -7.2°"), (False, "faces 2 (1)"), (False, "crown no")]
+    # demo.js writes the meta the Node pool returns, camelCased.
+    assert contact_sheet.report_lines({"rollDeg": -7.2, "compliance": report}) == lines
     assert contact_sheet.report_lines({"compliance": None}) == []
+    assert contact_sheet.model_line({"model": "modnet", "modelFallback": None}) == "mask modnet"
+    fell_back = {"model": "u2netp", "modelFallback": {"from": "modnet", "reason": "no_face"}}
+    assert contact_sheet.model_line(fell_back) == "mask u2netp, no face: not modnet"
 
 
 def test_contact_sheet_cli(tmp_path: Path) -> None:

@@ -93,6 +93,9 @@ test('demo.js cleans every photo of a folder and prints the table', async (t) =>
   assert.equal(meta.compliance.preset, 'passport-35x45');
   assert.equal(meta.compliance.passed, false);
   assert.equal(meta.cropMode, 'subject');
+  // No face: u2netp (the worker's model) made the mask, not the portrait model, and the meta says so.
+  assert.equal(meta.model, 'u2netp');
+  assert.deepEqual(meta.modelFallback, { from: 'modnet', reason: 'no_face' });
   assert.ok(isPng(fs.readFileSync(path.join(out, 'wide.png'))));
   // passport-35x45: 413x531 px whatever the input's shape.
   const id = fs.readFileSync(path.join(out, 'wide.id.png'));

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections import OrderedDict
+from pathlib import Path
 
 from .. import logs, memory
 from ..errors import WorkerError
@@ -24,12 +25,14 @@ class SessionCache:
     def loaded(self) -> list[str]:
         return list(self._loaded)
 
-    def get(self, name: str) -> MaskModel:
-        if name in self._loaded:
-            self._loaded.move_to_end(name)
-            return self._loaded[name]
-        cls = MODELS.get(name)
-        if cls is None:
+    def check(self, name: str) -> type[MaskModel]:
+        """The model's class when it is loaded or installed, else model_unavailable. Loads nothing."""
+        if name not in self._loaded:
+            self._weights(name)
+        return MODELS[name]
+
+    def _weights(self, name: str) -> Path:
+        if name not in MODELS:
             raise WorkerError("model_unavailable", f"Unknown model '{name}'; known models: {', '.join(MODELS)}")
         weights = find_weights(name)
         if weights is None:
@@ -37,6 +40,13 @@ class SessionCache:
                 "model_unavailable",
                 f"Model '{name}' is not installed in {model_home()}; run: {install_command(name)}",
             )
+        return weights
+
+    def get(self, name: str) -> MaskModel:
+        if name in self._loaded:
+            self._loaded.move_to_end(name)
+            return self._loaded[name]
+        weights, cls = self._weights(name), MODELS[name]
         # Evict before loading: two sessions side by side is the peak we avoid.
         while len(self._loaded) >= self.max_models:
             old, _ = self._loaded.popitem(last=False)

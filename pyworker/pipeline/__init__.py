@@ -38,8 +38,9 @@ class _Clock:
         self.ms: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
+        """Charge the time since the last lap to `name` (added up when a step comes in two parts)."""
         now = time.perf_counter()
-        self.ms[name] = round((now - self.last) * 1000, 1)
+        self.ms[name] = round(self.ms.get(name, 0.0) + (now - self.last) * 1000, 1)
         self.last = now
 
     def total(self) -> dict[str, float]:
@@ -92,21 +93,41 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     clock = _Clock()
     preset = idphoto.get_preset(opts.preset)
     opts = idphoto.apply_preset(opts, preset)
+    id_photo = opts.crop == "face"
     # ID photos are of people: the portrait matting model unless the request names one.
-    model_name = opts.model or (idphoto.PORTRAIT_MODEL if opts.crop == "face" else default_model)
-    model = models.get(model_name)  # fail fast on a missing model, before decoding
+    model_name = opts.model or (idphoto.PORTRAIT_MODEL if id_photo else default_model)
+    # A missing model fails fast, before decoding. A cut-out loads its model before decoding too (a
+    # first load never adds to a decoded photo's peak); an ID photo only once the faces say which one.
+    model_class = models.check(model_name)
+    model = None if id_photo else models.get(model_name)
 
     img = open_image(data, limits)
     # Decode no larger than needed: the output size, never below the model's
     # input (the mask would lose detail), larger when a face crop zooms in.
-    target = idphoto.working_side(opts, preset) if opts.crop == "face" else opts.output_max_size
-    decoded = load_scaled(img, max(target, model.input_size) if target else 0)
+    target = idphoto.working_side(opts, preset) if id_photo else opts.output_max_size
+    decoded = load_scaled(img, max(target, model_class.input_size) if target else 0)
     del img
     rgb, alpha = decoded.rgb, decoded.alpha
     input_size = decoded.input_size
     del decoded  # each resize below rebinds rgb: the full-size picture must not outlive it
     work_size = rgb.size
     clock.lap("decode")
+
+    # An ID photo looks for faces before matting: the mask model depends on the answer.
+    faces = idphoto.detect_faces(rgb) if id_photo else []
+    fallback: dict[str, str] | None = None
+    if id_photo and not faces:
+        if opts.face_required:  # answered before paying for a mask
+            raise WorkerError("no_face", idphoto.no_face_message([], rgb.size))
+        if not opts.model and model_name != default_model:
+            # No face: the portrait model has no person to matte and smears whatever it
+            # finds (docs/id-photos.md#models); the general cut-out model's mask is better.
+            # Never loading the portrait model for it keeps the job's peak at a plain cut-out's.
+            fallback = {"from": model_name, "reason": "no_face"}
+            model_name = default_model
+    if model is None:
+        clock.lap("post")  # face detection is part of the framing, as it always was
+        model = models.get(model_name)
 
     small_mask = model.predict(rgb)
     clock.lap("infer")
@@ -118,7 +139,7 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     crop_mode = "none"
     if opts.crop == "face":
         full_mask = small_mask.resize(work_size, LANCZOS)
-        framed = idphoto.frame(rgb, full_mask, alpha, opts, preset)
+        framed = idphoto.frame(rgb, full_mask, alpha, opts, preset, faces)
         rgb, full_mask, alpha = framed.rgb, framed.mask, framed.alpha
         crop_box, crop_mode = framed.crop_box, framed.mode
         out_size = fit(framed.out_size, 0, cap)
@@ -152,7 +173,11 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             crop_box = tuple(round(v * to_work) for v in box)  # type: ignore[assignment]
             crop_mode = "trim"
     composed = compose(rgb, mask, alpha, opts)
-    report = idphoto.compliance(framed, composed, opts.bg_color) if framed is not None else None
+    report = None
+    if framed is not None:
+        report = idphoto.compliance(
+            framed, composed, opts.bg_color, (fallback["from"], model_name) if fallback else None
+        )
     if report is not None and opts.strict and not report["passed"]:
         raise WorkerError("not_compliant", f"{report['preset']}: {idphoto.failing_summary(report)}")
     del rgb, mask, alpha  # the encoder's buffers (~15 bytes a pixel for WEBP) come next
@@ -170,6 +195,7 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             "input_width": input_size[0],
             "input_height": input_size[1],
             "model": model_name,
+            "model_fallback": fallback,
             "crop_mode": crop_mode,
             "crop_box": _scaled(crop_box, to_input),
             "face": framed.face.to_wire(to_input) if framed is not None and framed.face is not None else None,

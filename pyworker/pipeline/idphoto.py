@@ -3,7 +3,9 @@
 Every figure here is a share of the output frame, so a preset is independent
 of the input's resolution. The steps of `frame`:
 
-1. detect faces with landmarks (pipeline/face.py, YuNet, loaded lazily);
+1. detect faces with landmarks (pipeline/face.py, YuNet, loaded lazily),
+   before the mask is made: with no face at all the job is matted by the
+   worker's general model instead of the portrait model (pipeline/__init__.py);
 2. keep those inside the subject's mask and take the one nearest its top,
    larger ones winning ties (a face printed on a T-shirt is inside the mask
    but low; a face on a poster behind is outside it);
@@ -382,12 +384,29 @@ def _straighten(framed: Framed, face: Face) -> Face:
     return seen
 
 
+def detect_faces(rgb: Image.Image) -> list[Face]:
+    """Step 1, run before matting: with no face at all the job takes the general model's mask (pipeline)."""
+    return face_detector.detect(rgb)
+
+
+def no_face_message(faces: list[Face], size: tuple[int, int]) -> str:
+    found = f"{len(faces)} face(s) found, none inside the subject" if faces else "no face found"
+    return f"face_required: {found} in the {size[0]}x{size[1]} image"
+
+
 def frame(
-    rgb: Image.Image, mask: Image.Image, alpha: Image.Image | None, opts: RemoveOptions, preset: Preset | None
+    rgb: Image.Image,
+    mask: Image.Image,
+    alpha: Image.Image | None,
+    opts: RemoveOptions,
+    preset: Preset | None,
+    faces: list[Face],
 ) -> Framed:
-    """Where to crop `rgb` (and `mask`, same size) and to what output size, in working pixels."""
+    """Where to crop `rgb` (and `mask`, same size) and to what output size, in working pixels.
+
+    `faces`: detect_faces(rgb), found before the mask was made.
+    """
     framing = preset or FACE_FRAMING
-    faces = face_detector.detect(rgb)
     inside = faces_in_subject(faces, mask)
     face = choose_face(faces, mask)
     framed = Framed(rgb, mask, alpha, (0, 0, 0, 0), "subject", (0, 0), framing, face, faces, len(inside))
@@ -400,8 +419,7 @@ def frame(
         framed.head = measure_head(upright, framed.mask, valid)
         framed.crop_box, framed.mode = _face_frame(framed.head, framing), "face"
     elif opts.face_required:
-        found = f"{len(faces)} face(s) found, none inside the subject" if faces else "no face found"
-        raise WorkerError("no_face", f"face_required: {found} in the {rgb.size[0]}x{rgb.size[1]} image")
+        raise WorkerError("no_face", no_face_message(faces, rgb.size))
     else:
         framed.crop_box = _subject_frame(mask, framing.aspect)
     if preset is not None:
@@ -450,7 +468,9 @@ def _background_uniformity(composed: Image.Image, bg: RGB | None, head: Head | N
     px = arr[zone].astype(np.int16)
     if px.size == 0:
         return 1.0
-    if composed.mode == "RGBA" and bg is None:
+    if composed.mode == "L":  # only_mask: the mask itself, background is 0
+        plain = px <= BG_TOLERANCE
+    elif composed.mode == "RGBA" and bg is None:
         plain = px[:, 3] <= BG_TOLERANCE
     else:
         colour = np.asarray(bg if bg is not None else (255, 255, 255), dtype=np.int16)
@@ -458,8 +478,13 @@ def _background_uniformity(composed: Image.Image, bg: RGB | None, head: Head | N
     return float(plain.mean())
 
 
-def compliance(framed: Framed, composed: Image.Image, bg: RGB | None) -> dict[str, Any]:
-    """The report of meta.compliance: every check with its value, accepted range and verdict."""
+def compliance(
+    framed: Framed, composed: Image.Image, bg: RGB | None, fell_back: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The report of meta.compliance: every check with its value, accepted range and verdict.
+
+    `fell_back`: (portrait model, model used) when no face was found and the general model made the mask.
+    """
     p = framed.framing
     x0, y0, x1, y1 = framed.crop_box
     frame_h = max(1, y1 - y0)
@@ -498,7 +523,10 @@ def compliance(framed: Framed, composed: Image.Image, bg: RGB | None) -> dict[st
         checks.append(_check("crown_visible", head.crown_visible and inside, True, inside, note))
     else:
         checks.append(_check("crown_visible", None, True, False, "no face"))
-    checks.append(_check("faces", framed.faces_in_subject, 1, framed.faces_in_subject == 1))
+    note = None
+    if fell_back is not None:
+        note = f"no face found: the mask is the general model {fell_back[1]}'s, not the portrait model {fell_back[0]}'s"
+    checks.append(_check("faces", framed.faces_in_subject, 1, framed.faces_in_subject == 1, note))
     coverage = round(framed.face_coverage, 2)
     checks.append(_check("face_in_subject", coverage, [MIN_FACE_COVERAGE, 1.0], coverage >= MIN_FACE_COVERAGE))
     upscale = out_h / frame_h

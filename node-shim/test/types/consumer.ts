@@ -16,6 +16,8 @@ async function main(photo: Buffer): Promise<void> {
   const r = await pool.removeWithMeta(photo, { fallback: 'original' });
   if (isFallback(r)) console.warn(r.error.code);
   else console.log(r.meta.width, r.stats.peakRssMb, r.workerPid + 1);
+  // The mask's model and why the portrait model was passed over.
+  if (!isFallback(r) && r.meta.modelFallback) console.log(r.meta.model, r.meta.modelFallback.from, r.meta.modelFallback.reason === 'no_face');
 
   await removeBackgroundBuffer(png, { maxSize: 0, bgColor: [255, 255, 255], trim: true, padding: 8, signal: AbortSignal.timeout(5000) });
 
