@@ -363,6 +363,10 @@ def test_no_face_takes_the_general_models_mask(worker: WorkerProcess, coffee_u2n
     astro = worker.remove(ASTRO, preset="passport-35x45")["meta"]
     assert astro["model"] == "modnet" and astro["model_fallback"] is None
     assert "note" not in _checks(astro)["faces"]
+    # only_mask with a face: the report's background check reads the mask itself (0 is background).
+    mask_only = worker.remove(ASTRO, preset="passport-35x45", only_mask=True)
+    assert mask_only["ok"] is True, mask_only
+    assert decode(mask_only["image"]).mode == "L" and _checks(mask_only["meta"])["background"]["value"] > 0.5
     assert worker.remove(ASTRO, max_size=64)["meta"]["model_fallback"] is None
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,47 +93,40 @@ class Face:
     def height(self) -> int:
         return self.box[3] - self.box[1]
 
-    def scaled(self, k: float) -> Face:
-        def p(pt: Point) -> Point:
-            return (pt[0] * k, pt[1] * k)
+    @property
+    def landmarks(self) -> tuple[Point, Point, Point, Point, Point]:
+        """The five points in LANDMARK_NAMES order (the fields' order)."""
+        return (self.right_eye, self.left_eye, self.nose, self.mouth_right, self.mouth_left)
 
-        return Face(
-            tuple(round(v * k) for v in self.box),  # type: ignore[arg-type]
-            self.score,
-            p(self.right_eye),
-            p(self.left_eye),
-            p(self.nose),
-            p(self.mouth_right),
-            p(self.mouth_left),
-        )
+    def map(self, fn: Callable[[Point], Point], box: Box | None = None) -> Face:
+        """This face with `fn` applied to each of the five landmarks; the box is `box`, or kept when None."""
+        return Face(self.box if box is None else box, self.score, *(fn(pt) for pt in self.landmarks))
+
+    def scaled(self, k: float) -> Face:
+        box = tuple(round(v * k) for v in self.box)
+        return self.map(lambda pt: (pt[0] * k, pt[1] * k), box)  # type: ignore[arg-type]
 
     def rotated(self, degrees: float, centre: Point) -> Face:
-        """Where the landmarks go when the image is turned as PIL's rotate(degrees, center=centre) does."""
+        """Where the landmarks go when the image is turned as PIL's rotate(degrees, center=centre) does.
+
+        The box is kept (the box of a turned box would be a guess); the head is measured from the landmarks.
+        """
         t = math.radians(degrees)
         c, s = math.cos(t), math.sin(t)
 
-        def p(pt: Point) -> Point:
+        def turn(pt: Point) -> Point:
             dx, dy = pt[0] - centre[0], pt[1] - centre[1]
             return (centre[0] + dx * c + dy * s, centre[1] - dx * s + dy * c)
 
-        return Face(
-            self.box,
-            self.score,
-            p(self.right_eye),
-            p(self.left_eye),
-            p(self.nose),
-            p(self.mouth_right),
-            p(self.mouth_left),
-        )
+        return self.map(turn)
 
     def to_wire(self, k: float = 1.0) -> dict[str, Any]:
         """For meta: box and landmarks scaled by `k` (to input pixels)."""
         f = self.scaled(k)
-        marks = (f.right_eye, f.left_eye, f.nose, f.mouth_right, f.mouth_left)
         return {
             "box": list(f.box),
             "score": round(self.score, 3),
-            "landmarks": {n: [round(x, 1), round(y, 1)] for n, (x, y) in zip(LANDMARK_NAMES, marks, strict=True)},
+            "landmarks": {n: [round(x, 1), round(y, 1)] for n, (x, y) in zip(LANDMARK_NAMES, f.landmarks, strict=True)},
         }
 
 
