@@ -205,7 +205,16 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from .models import MODELS
-    from .models.store import DEFAULT_MODELS, ModelStoreError, fetch, find_weights, install, model_home, source
+    from .models.store import (
+        DEFAULT_MODELS,
+        ModelStoreError,
+        fetch,
+        find_weights,
+        install,
+        install_command,
+        model_home,
+        source,
+    )
 
     try:
         if args.models_command == "fetch":
@@ -221,7 +230,7 @@ def _models(args: argparse.Namespace) -> int:
     print(f"model directory: {model_home()}")
     for name, cls in MODELS.items():
         path = find_weights(name)
-        state = str(path) if path else f"not installed (python -m pyworker models install {name})"
+        state = str(path) if path else f"not installed ({install_command(name)})"
         default = " (default)" if name in DEFAULT_MODELS else ""
         print(f"  {name:<18} {cls.input_size:>4}px  {state}{default}")
         print(f"  {'':<18}        from: {source(name)}")

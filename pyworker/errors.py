@@ -78,7 +78,7 @@ ERRORS: tuple[Code, ...] = (
         "service",
         503,
         "the model is unknown, or its weights are not on disk",
-        "install it: `python -m pyworker models install NAME` (the message gives the command)",
+        "install it: `pyworker models install NAME` (the message gives the exact command for the worker's Python)",
     ),
     Code("no_face", "caller", 400, "`face_required` and no face was found", "send another photo"),
     Code(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,11 +107,54 @@ def test_a_wheel_with_the_wrong_bytes_is_refused(home, monkeypatch) -> None:
 
 
 def test_a_missing_model_answers_with_the_command_that_installs_it(home, spawn) -> None:
-    """A fresh machine with only u2netp: the first ID photo says exactly what to run."""
+    """A fresh machine with only u2netp: the first ID photo says exactly what to run, and running it works."""
     store.install("u2netp")
     proc = spawn("--threads", "1", "--no-warmup", env={**os.environ, "U2NET_HOME": str(home)})
-    reply = proc.remove((REPO / "samples" / "astronaut.jpg").read_bytes(), preset="passport-35x45")
+    astronaut = (REPO / "samples" / "astronaut.jpg").read_bytes()
+    reply = proc.remove(astronaut, preset="passport-35x45")
     assert reply["ok"] is False and reply["error"]["code"] == "model_unavailable"
     message = reply["error"]["message"]
-    assert "python -m pyworker models install modnet" in message and str(home) in message
-    assert proc.remove((REPO / "samples" / "astronaut.jpg").read_bytes(), max_size=64)["ok"] is True
+    # The worker runs this venv's python, and `make setup` installs pyworker into it: its console script
+    # is beside it. `pyworker` alone when PATH finds that script, else its full path; never `python -m`.
+    script = Path(sys.executable).parent / "pyworker"
+    assert script.is_file()
+    on_path = shutil.which("pyworker")
+    expected = "pyworker" if on_path and os.path.samefile(on_path, script) else str(script)
+    assert f"; run: {expected} models install modnet" in message and str(home) in message
+    # The command, as printed, installs it; the same worker then serves the ID photo.
+    command = message.split("; run: ", 1)[1]
+    done = subprocess.run(shlex.split(command), env={**os.environ, "U2NET_HOME": str(home)}, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert (home / "modnet.onnx").is_file()
+    assert proc.remove(astronaut, preset="passport-35x45")["ok"] is True
+
+
+def _interpreter(tmp_path: Path, monkeypatch, script: bool, on_path: bool, folder: str = "bin") -> Path:
+    """A venv-like bin folder holding `python` (and a `pyworker` console script when `script`)."""
+    bin_dir = tmp_path / folder
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text("")
+    if script:
+        (bin_dir / "pyworker").write_text("#!/bin/sh\n")
+        (bin_dir / "pyworker").chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir)] * on_path + ["/usr/bin", "/bin"]))
+    return bin_dir
+
+
+def test_the_command_is_the_console_script_of_the_running_interpreter(tmp_path, monkeypatch) -> None:
+    bin_dir = _interpreter(tmp_path, monkeypatch, script=True, on_path=True)
+    assert store.install_command("u2net") == "pyworker models install u2net"  # an activated venv
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert store.install_command("u2net") == f"{bin_dir / 'pyworker'} models install u2net"
+    # Another environment's pyworker first on PATH would install into the wrong place: the full path.
+    other = _interpreter(tmp_path / "other", monkeypatch, script=True, on_path=True)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    assert shutil.which("pyworker") == str(other / "pyworker")
+    assert store.install_command("u2net") == f"{bin_dir / 'pyworker'} models install u2net"
+
+
+def test_without_a_console_script_the_command_is_this_interpreter_with_m(tmp_path, monkeypatch) -> None:
+    bin_dir = _interpreter(tmp_path, monkeypatch, script=False, on_path=True, folder="my bin")
+    # Quoted for a shell: the folder has a space.
+    assert store.install_command("modnet") == f"'{bin_dir / 'python'}' -m pyworker models install modnet"

