@@ -316,9 +316,19 @@ export interface ReadyEvent {
   model: string;
   threads: number;
   version: string;
+  /** The worker's protocol version: always this package's (docs/protocol.md#versions); another one fails the start. */
   protocol: number;
   modelsAvailable: string[];
-  limits: { maxInputMb: number; maxPixelsSide: number; minPixelsSide: number; maxFrameMb: number; maxRssMb: number | null };
+  limits: {
+    maxInputMb: number;
+    maxPixelsSide: number;
+    minPixelsSide: number;
+    maxFrameMb: number;
+    maxRssMb: number | null;
+    maxJpegScans: number;
+    maxOutputMp: number;
+    maxDecodeMb: number;
+  };
   rssMb: number;
 }
 
@@ -326,7 +336,7 @@ export interface ExitEvent {
   pid: number | null;
   code: number | null;
   signal: string | null;
-  /** Why: 'memory' | 'jobs' (recycled), 'idle' (idleTimeoutMs), 'shutdown', 'timeout', 'protocol_error', 'stdout_closed', 'start_timeout', 'fatal', ... or null (it just died). */
+  /** Why: 'memory' | 'jobs' (recycled), 'idle' (idleTimeoutMs), 'shutdown', 'timeout', 'protocol_error', 'protocol_mismatch' (its `ready` announced another protocol version), 'stdout_closed', 'start_timeout', 'fatal', ... or null (it just died). */
   reason: string | null;
 }
 

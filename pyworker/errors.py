@@ -94,7 +94,12 @@ ERRORS: tuple[Code, ...] = (
     Code("worker_crashed", "service", 502, "the worker died while it had the job", "retried up to `retries`", "client"),
     Code("protocol_error", "service", 502, "the worker wrote something that is not a reply", "retried", "client"),
     Code(
-        "start_failed", "service", 503, "no worker could start (exit 78/2, start timeout)", "fix the set-up", "client"
+        "start_failed",
+        "service",
+        503,
+        "no worker could start (exit 78/2, start timeout, another protocol version)",
+        "fix the set-up",
+        "client",
     ),
     Code("job_timeout", "service", 504, "the job ran longer than `jobTimeoutMs`", "send a smaller image", "client"),
     Code("queue_full", "service", 503, "`maxQueue` jobs already wait for a worker", "retry later", "client"),

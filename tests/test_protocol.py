@@ -18,7 +18,7 @@ SMALL_PNG = encode(subject_scene((160, 200))[0])
 def test_ready_frame_describes_the_worker(worker: WorkerProcess) -> None:
     ready = worker.ready
     assert ready is not None
-    assert ready["op"] == "ready" and ready["protocol"] == 1
+    assert ready["op"] == "ready" and ready["protocol"] == 2
     assert ready["pid"] == worker.pid
     assert ready["model"] == "u2netp"
     assert "u2netp" in ready["models_available"]

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pyworker import PROTOCOL_VERSION
 from testkit.client import REPO
 
 from .images import ASTRONAUT
@@ -40,6 +41,16 @@ def _matches(expected: Any, actual: Any) -> bool:
             and all(_matches(v, actual[k]) for k, v in expected.items())
         )
     return expected == actual
+
+
+def test_the_version_is_the_one_the_worker_announces(spawn) -> None:
+    assert re.match(r"# pyworker protocol, version (\d+)\n", DOC).group(1) == str(PROTOCOL_VERSION)  # type: ignore[union-attr]
+    assert re.search(r'"protocol": (\d+),', _section("### `ready`")).group(1) == str(PROTOCOL_VERSION)  # type: ignore[union-attr]
+    # The Versions section has an entry for it, and the Node pool checks the same number.
+    assert f"\n**{PROTOCOL_VERSION}** (" in DOC[DOC.index("## Versions") :]
+    assert json.loads((REPO / "node-shim" / "lib" / "contract.json").read_text())["protocol"] == PROTOCOL_VERSION
+    worker = spawn("--threads", "1", "--no-warmup")
+    assert worker.ready is not None and worker.ready["protocol"] == PROTOCOL_VERSION
 
 
 def test_the_minimal_python_client_runs(tmp_path) -> None:

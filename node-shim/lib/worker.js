@@ -12,6 +12,8 @@ const { spawn } = require('node:child_process');
 const { EventEmitter } = require('node:events');
 const { FrameDecoder, encodeFrame } = require('./framing');
 const { EXIT, WorkerError } = require('./errors');
+const { protocol: PROTOCOL } = require('./contract.json');
+const { version: PACKAGE_VERSION } = require('../package.json');
 const { parseWorkerLine } = require('./logger');
 
 const STDERR_TAIL_LINES = 20;
@@ -38,7 +40,7 @@ let nextSerial = 1;
  * @property {number|null} code
  * @property {string|null} signal
  * @property {string|null} reason why this client stopped it or saw it fail:
- *   'shutdown' | 'killed' | 'timeout' | 'stdout_closed' | 'protocol_error' | 'start_timeout' | 'spawn_error' | null
+ *   'shutdown' | 'killed' | 'timeout' | 'stdout_closed' | 'protocol_error' | 'protocol_mismatch' | 'start_timeout' | 'spawn_error' | null
  * @property {boolean} wasReady
  */
 
@@ -375,6 +377,19 @@ class Worker extends EventEmitter {
   _onMessage(msg) {
     if (this._protocolError) return;
     if (this.state === 'starting') {
+      if (msg.op === 'ready' && msg.protocol !== PROTOCOL) {
+        // Another protocol: its replies may not have the shapes index.d.ts promises (docs/protocol.md#versions).
+        // Not a crash: every restart would say the same, so the start fails and the pool backs off.
+        this._failStart(
+          new WorkerError(
+            `${this.label} (pyworker ${msg.version}) speaks protocol ${JSON.stringify(msg.protocol)}; pyworker-node ` +
+              `${PACKAGE_VERSION} speaks protocol ${PROTOCOL}: install pyworker ${PACKAGE_VERSION} into ${this.opts.python}'s environment`,
+            { code: 'start_failed', workerPid: this.pid ?? null },
+          ),
+        );
+        this.kill('SIGTERM', 'protocol_mismatch');
+        return;
+      }
       if (msg.op === 'ready') {
         this.state = 'ready';
         this.readyAt = Date.now();

@@ -4,7 +4,7 @@ Python imports this module at start-up when tests/faults is on PYTHONPATH, which
 set (with PYWORKER_TEST_FAULT_FILE). When pyworker.server is imported it wraps its `remove`: at the start
 of a job the worker tries to claim the fault file by renaming it (atomic, so exactly one worker of a pool
 gets it), reads the fault's name from it and acts it out once: hang, crash, raise, garbage,
-close-stdout, stop-reading, slow:MS.
+close-stdout, stop-reading, slow:MS. With PYWORKER_TEST_PROTOCOL=N it announces protocol N in `ready`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from typing import Any
 
 ENV = "PYWORKER_TEST_FAULT_FILE"
+# The protocol version the worker announces in `ready`, instead of its own: a worker of another release.
+PROTOCOL_ENV = "PYWORKER_TEST_PROTOCOL"
 _out_fd: list[int] = []  # the frames fd of the Server, once one exists
 
 
@@ -70,6 +72,8 @@ def _patch(server: Any) -> None:
 
     server.Server.__init__ = __init__
     server.remove = faulty_remove
+    if os.environ.get(PROTOCOL_ENV):
+        server.PROTOCOL_VERSION = int(os.environ[PROTOCOL_ENV])
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -91,5 +95,5 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-if os.environ.get(ENV):
+if os.environ.get(ENV) or os.environ.get(PROTOCOL_ENV):
     sys.meta_path.insert(0, _AfterImport())
