@@ -546,6 +546,7 @@ export declare class QueueClient extends EventEmitter {
   /** Awaited jobs reject with PoolClosedError; connections close. */
   close(): Promise<void>;
 }
+/** Needs the optional peer `bullmq` (`npm install "bullmq@^5.81.5"`); throws naming that command when it is missing. */
 export declare function createQueueClient(options: QueueClientOptions): QueueClient;
 
 export interface QueueConsumerOptions {
@@ -572,6 +573,7 @@ export declare class QueueConsumer extends EventEmitter {
   /** Drains: running jobs finish and are stored; then the own pool closes. */
   close(options?: { force?: boolean }): Promise<void>;
 }
+/** Needs the optional peer `bullmq`, like createQueueClient. */
 export declare function createQueueConsumer(options: QueueConsumerOptions): QueueConsumer;
 
 // ---------------------------------------------------------------------------
@@ -641,5 +643,8 @@ export interface BatchRouterOptions {
   /** Serve the page at GET /. Default true. */
   page?: boolean;
 }
-/** Express routes: POST /api/batches, GET /api/batches/:id[/events|/items/:i|/results.zip], and the page at GET /. */
+/**
+ * Express routes: POST /api/batches, GET /api/batches/:id[/events|/items/:i|/results.zip], and the page at GET /.
+ * Needs express, multer and the optional peer `fflate` (zip files); throws naming the npm command when one is missing.
+ */
 export declare function createBatchRouter(options: BatchRouterOptions): (req: any, res: any, next: (err?: unknown) => void) => void;

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -71,6 +72,49 @@ def run(block: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> sub
     return done
 
 
+PLAIN_CHECK = r"""
+const assert = require('node:assert/strict');
+const pyworker = require('pyworker-node');
+assert.equal(typeof pyworker.createPool, 'function');
+assert.equal(typeof pyworker.removeBackgroundBuffer, 'function');
+const said = {};
+try {
+  pyworker.createQueueClient({ redis: 'redis://127.0.0.1:1', queue: 'photos' });
+} catch (err) {
+  said.queue = { code: err.code, message: err.message };
+}
+try {
+  pyworker.createBatchRouter({ remover: pyworker.getDefaultPool });
+} catch (err) {
+  said.batches = { code: err.code, message: err.message };
+}
+console.log(JSON.stringify(said));
+"""
+
+
+def test_the_pool_alone_pulls_neither_bullmq_nor_fflate(tmp_path: Path) -> None:
+    """`npm install pyworker-node` alone: no queue or zip packages; asking for those features names the fix."""
+    checkout, plain = tmp_path / "pyworker", tmp_path / "plain"
+    checkout.mkdir()
+    plain.mkdir()
+    checkout_copy(checkout)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYWORKER_", "npm_"))}
+    env["npm_config_prefer_offline"] = "true"
+    (checkout / "dist").mkdir()
+    tarball = run("npm pack ./node-shim --pack-destination dist --silent", checkout, env).stdout.strip().splitlines()
+    run("npm init -y >/dev/null", plain, env)
+    run(f"npm install --no-audit --no-fund {checkout / 'dist' / tarball[-1]}", plain, env)
+    modules = {p.name for p in (plain / "node_modules").iterdir()}
+    assert "pyworker-node" in modules and "@msgpack" in modules
+    for absent in ("bullmq", "ioredis", "fflate", "express", "multer"):
+        assert absent not in modules, f"{absent} came with the plain install: {sorted(modules)}"
+    said = json.loads(run(f"node -e {shlex.quote(PLAIN_CHECK)}", plain, env).stdout)
+    assert said["queue"]["code"] == "MODULE_NOT_FOUND"
+    assert 'npm install "bullmq@^5' in said["queue"]["message"] and "createQueueClient" in said["queue"]["message"]
+    assert said["batches"]["code"] == "MODULE_NOT_FOUND"
+    assert 'npm install "fflate@^0' in said["batches"]["message"] and "results.zip" in said["batches"]["message"]
+
+
 def test_readme_section_is_the_example_app() -> None:
     blocks = readme_blocks()
     assert [lang for lang, _ in blocks] == ["sh", "sh", "js", "sh", "sh"], blocks
@@ -121,6 +165,24 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
         assert pkg["name"] == "pyworker-node" and not (app / "node_modules" / "pyworker").exists()
         for dep in ("@msgpack/msgpack", "@types/node"):
             assert (app / "node_modules" / dep).is_dir(), f"{dep} is a dependency of pyworker-node"
+        # The queue's packages are optional peers: the README's app does not ask for them.
+        for absent in ("bullmq", "ioredis"):
+            assert not (app / "node_modules" / absent).exists(), f"{absent} installed without being asked for"
+        assert (app / "node_modules" / "fflate").is_dir()  # asked for: the batch router's zips
+
+        # A missing model names the command that installs it for this venv's Python: `pyworker` itself
+        # in the README's activated shell, its full path otherwise.
+        for activate, command in (("", app / ".venv" / "bin" / "pyworker"), (". .venv/bin/activate && ", "pyworker")):
+            missing = subprocess.run(
+                [*BASH, f"{activate}{command} remove --model u2net {REPO / 'samples' / 'coffee.jpg'} out.png"],
+                cwd=app,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert missing.returncode == 1, missing.stderr
+            assert f"; run: {command} models install u2net\n" in missing.stderr, missing.stderr
         # Only the runtime dependencies: no rembg, pytest, ruff in the app's Python.
         freeze = run(".venv/bin/python -m pip freeze", app, env).stdout.lower()
         for heavy in ("rembg", "pytest", "ruff", "hypothesis", "numba", "opencv"):

@@ -27,6 +27,7 @@ const path = require('node:path');
 const { runBatch, batchZip, photosFromZip, isZip, BatchStore, BATCH_DEFAULTS } = require('./batches');
 const { parseRequestOptions } = require('./request-options');
 const { ERROR_CODES } = require('./errors');
+const { requirePeer } = require('./optional');
 
 const MiB = 1024 * 1024;
 const PUBLIC_DIR = path.join(__dirname, '..', 'public');
@@ -89,6 +90,8 @@ function optionsFromFields(body = {}) {
  * @param {BatchStore} [opts.store]
  */
 function createBatchRouter(opts) {
+  // Its zip upload and results.zip need fflate: said when the app starts, not at the first download.
+  requirePeer('fflate', 'createBatchRouter (zip uploads and results.zip)');
   const express = require('express');
   const multer = require('multer');
   if (!opts || !opts.remover || typeof opts.remover.removeWithMeta !== 'function') throw new TypeError('createBatchRouter needs {remover}: a Pool or a QueueClient');

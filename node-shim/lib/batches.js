@@ -13,7 +13,7 @@
 const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const { randomUUID } = require('node:crypto');
-const fflate = require('fflate');
+const { requirePeer } = require('./optional');
 const { sniffMime } = require('./mime');
 const { WorkerError } = require('./errors');
 
@@ -188,7 +188,7 @@ function batchZip(batch) {
     report.items.push(entry);
   }
   files['report.json'] = [Buffer.from(`${JSON.stringify(report, null, 2)}\n`), { level: 6 }];
-  return Buffer.from(fflate.zipSync(files));
+  return Buffer.from(zipLib().zipSync(files));
 }
 
 /**
@@ -206,6 +206,7 @@ function photosFromZip(zip, limits = {}) {
   /** @type {WorkerError|null} */
   let tooMuch = null;
   let entries;
+  const fflate = zipLib(); // outside the try: a missing package is not an unreadable zip
   try {
     entries = fflate.unzipSync(zip, {
       // Decided on the central directory's sizes, before anything is inflated (zip bombs).
@@ -226,6 +227,11 @@ function photosFromZip(zip, limits = {}) {
   const out = Object.entries(entries).map(([name, data]) => ({ name, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }));
   if (out.length === 0) throw new WorkerError('the zip holds no photo (.jpg, .jpeg, .png, .webp, .bmp)', { code: 'bad_request' });
   return out;
+}
+
+/** fflate, loaded on the first zip: batches of photos (runBatch, a queue's removeBatch) need none. */
+function zipLib() {
+  return requirePeer('fflate', 'Zip files of batches (results.zip, a zip upload)');
 }
 
 /** True for the bytes of a zip file. @param {Buffer} buf */

@@ -19,7 +19,9 @@
 
 const { EventEmitter } = require('node:events');
 const { randomUUID } = require('node:crypto');
-const { Queue, QueueEvents, Job } = require('bullmq');
+const { requirePeer } = require('../optional');
+
+const { Queue, QueueEvents, Job } = requirePeer('bullmq', 'The queue (createQueueClient)');
 const { parseRequestOptions } = require('../request-options');
 const { runBatch } = require('../batches');
 const { sniffMime } = require('../mime');

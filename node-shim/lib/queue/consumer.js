@@ -10,7 +10,9 @@
 
 const os = require('node:os');
 const { EventEmitter } = require('node:events');
-const { Worker, UnrecoverableError } = require('bullmq');
+const { requirePeer } = require('../optional');
+
+const { Worker, UnrecoverableError } = requirePeer('bullmq', 'The queue consumer (pyworker-queue-worker, createQueueConsumer)');
 const { createPool, Pool } = require('../pool');
 const { TimeoutError } = require('../errors');
 const { DEFAULTS, keys, connect, connectionOptions, encodeError, within } = require('./settings');
