@@ -145,8 +145,13 @@ describe('queue on a real Redis', () => {
   });
 
   it('a result nobody fetches stays in Redis as raw bytes with its TTL, then expires', async (t) => {
-    const c = await startConsumer({ redis: redis.url, queue: 'ttl', poolSize: 1, env: standIn.env });
+    // The job takes 2 s more: the producer is surely gone before its result (the stand-in model's ~1 ms
+    // job could otherwise finish, and be fetched, before close()).
+    const fault = faultFile();
+    t.after(() => fault.cleanup());
+    const c = await startConsumer({ redis: redis.url, queue: 'ttl', poolSize: 1, env: { ...standIn.env, ...fault.env } });
     t.after(() => c.stop('SIGKILL'));
+    fault.arm('slow:2000');
     const s = new IORedis(redis.url);
     t.after(() => s.quit());
     const q = createQueueClient({ redis: redis.url, queue: 'ttl', resultTtlMs: 3000 });
