@@ -13,7 +13,8 @@ import numpy as np
 
 from . import PROTOCOL_VERSION, __version__, logs, memory
 from .errors import EXIT, WorkerError, echo, format_mb
-from .framing import CHUNK_SIZE, DecodeLimits, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
+from .framing import DecodeLimits, Frame, OversizedFrame, decode_payload
+from .inbox import EndOfInput, Inbox
 from .models import SessionCache
 from .models.store import available_models
 from .pipeline import remove
@@ -65,13 +66,15 @@ class Server:
             "max_rss_mb": config.max_rss_mb,
         }
         self.decode_limits = DecodeLimits(max_bin_bytes=config.max_frame_bytes)
+        # Reads stdin on its own thread (pings are answered during a job); every frame is written through it.
+        self.inbox = Inbox(in_fd, out_fd, config.max_frame_bytes, self.pong)
 
     # ---- output -------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
-        data = memoryview(encode_frame(message))
-        while data:
-            written = os.write(self.out_fd, data)
-            data = data[written:]
+        self.inbox.write(message)
+
+    def pong(self, req_id: Any) -> dict[str, Any]:
+        return {"id": req_id, "ok": True, "op": "pong", "stats": self.stats()}
 
     def stats(self) -> dict[str, Any]:
         return {"rss_mb": memory.rss_mb(), "peak_rss_mb": memory.peak_rss_mb(), "jobs": self.jobs}
@@ -134,23 +137,21 @@ class Server:
             return EXIT["ok"]
 
     def _loop(self) -> int:
-        reader = FrameReader(self.config.max_frame_bytes)
+        self.inbox.start()
         while True:
-            chunk = os.read(self.in_fd, CHUNK_SIZE)
-            if not chunk:
-                event = "stdin_eof_mid_frame" if reader.mid_frame else "stdin_eof"
-                logs.log("warning" if reader.mid_frame else "info", event, jobs=self.jobs)
+            event = self.inbox.get()
+            if isinstance(event, EndOfInput):
+                name = "stdin_eof_mid_frame" if event.mid_frame else "stdin_eof"
+                logs.log("warning" if event.mid_frame else "info", name, jobs=self.jobs)
                 return EXIT["ok"]
-            for event in reader.feed(chunk):
-                self.busy = True
-                reply, exit_code = self.handle(event)
-                if reply is not None:
-                    self.write(reply)
-                self.busy = False
-                if exit_code is not None:
-                    return exit_code
-                if self.stop_signal is not None:
-                    return EXIT["ok"]
+            self.busy = True
+            reply, exit_code = self.handle(event)
+            self.inbox.reply(reply, last=exit_code is not None or self.stop_signal is not None)
+            self.busy = False
+            if exit_code is not None:
+                return exit_code
+            if self.stop_signal is not None:
+                return EXIT["ok"]
 
     # ---- requests -----------------------------------------------------------
     def handle(self, event: Frame | OversizedFrame) -> tuple[dict[str, Any] | None, int | None]:
@@ -202,7 +203,7 @@ class Server:
         if op == "remove":
             return self._remove(req_id, message)
         if op == "ping":
-            return {"id": req_id, "ok": True, "op": "pong", "stats": self.stats()}, None
+            return self.pong(req_id), None
         if op == "stats":
             stats = self.stats() | {
                 "pid": os.getpid(),

@@ -3,7 +3,7 @@
 Python imports this module at start-up when tests/faults is on PYTHONPATH, which only the fault tests
 set (with PYWORKER_TEST_FAULT_FILE). When pyworker.server is imported it wraps its `remove`: at the start
 of a job the worker tries to claim the fault file by renaming it (atomic, so exactly one worker of a pool
-gets it), reads the fault's name from it and acts it out once: hang, crash, raise, garbage,
+gets it), reads the fault's name from it and acts it out once: hang, hang-gil, crash, raise, garbage,
 close-stdout, stop-reading, slow:MS. With PYWORKER_TEST_PROTOCOL=N it announces protocol N in `ready`.
 """
 
@@ -50,6 +50,13 @@ def act(fault: str, out_fd: int) -> None:
         # What a stray print() from a library would do to the stream (the reply follows it).
         os.write(out_fd, b"Warning: something printed to stdout\n")
         return
+    if fault == "hang-gil":
+        # A native call that never returns and never lets go of the GIL (PyDLL keeps it held): no Python
+        # thread of the process runs again, the stdin reader that answers pings included.
+        import ctypes
+
+        while True:
+            ctypes.PyDLL(None).pause()
     if fault == "close-stdout":
         os.close(out_fd)
     # hang, stop-reading, close-stdout: alive, silent, reading nothing, forever.

@@ -1,0 +1,112 @@
+"""Urgent pings (docs/protocol.md#ping): answered during a job by the stdin reader thread, so a supervisor
+can tell a long job from a worker that cannot run at all. Real worker processes, real faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from testkit.client import fault_env
+
+from .images import encode, subject_scene
+
+SMALL_PNG = encode(subject_scene((160, 200))[0])
+
+
+def _armed(tmp_path: Path, fault: str) -> Path:
+    path = tmp_path / "fault"
+    path.write_text(fault)
+    return path
+
+
+def _claimed(path: Path, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_an_urgent_ping_is_answered_during_a_job_before_its_reply(spawn, tmp_path) -> None:
+    fault = _armed(tmp_path, "slow:3000")
+    w = spawn("--threads", "1", env=fault_env(fault))
+    w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
+    assert _claimed(fault)
+    t0 = time.monotonic()
+    w.send({"id": 2, "op": "ping", "urgent": True})
+    pong = w.read(timeout=5)
+    took = time.monotonic() - t0
+    # Before: nothing was read during a job; the pong came after the job's reply, 3 s later.
+    assert pong["id"] == 2 and pong["op"] == "pong" and pong["ok"] is True, pong
+    assert took < 1.5, f"pong after {took:.2f} s, the job sleeps 3 s"
+    assert pong["stats"]["jobs"] == 1
+    job = w.read(timeout=30)
+    assert job["id"] == 1 and job["ok"] is True
+
+
+def test_a_plain_ping_stays_in_order_behind_the_job(spawn, tmp_path) -> None:
+    fault = _armed(tmp_path, "slow:1500")
+    w = spawn("--threads", "1", env=fault_env(fault))
+    w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
+    assert _claimed(fault)
+    w.send({"id": 2, "op": "ping"})
+    assert [w.read(timeout=30)["id"], w.read(timeout=30)["id"]] == [1, 2]
+
+
+def test_a_job_that_holds_the_gil_starves_the_urgent_ping(spawn, tmp_path) -> None:
+    # What the ping detects: a process that cannot run Python (SIGSTOP, or a native call that never
+    # lets go of the GIL). A job that hangs with the GIL released (fault `hang`) still answers.
+    fault = _armed(tmp_path, "hang-gil")
+    w = spawn("--threads", "1", env=fault_env(fault))
+    w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
+    assert _claimed(fault)
+    time.sleep(0.3)
+    w.send({"id": 2, "op": "ping", "urgent": True})
+    try:
+        reply = w.read(timeout=2)
+    except TimeoutError:
+        reply = None
+    assert reply is None, reply
+    w.proc.kill()
+
+
+def test_a_job_that_hangs_with_the_gil_released_still_answers(spawn, tmp_path) -> None:
+    fault = _armed(tmp_path, "hang")
+    w = spawn("--threads", "1", env=fault_env(fault))
+    w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
+    assert _claimed(fault)
+    w.send({"id": 2, "op": "ping", "urgent": True})
+    assert w.read(timeout=5)["id"] == 2  # alive: the supervisor's job timeout is what ends this one
+    w.proc.kill()
+
+
+def test_a_stopped_worker_answers_no_urgent_ping_until_continued(spawn) -> None:
+    w = spawn("--threads", "1")
+    os.kill(w.pid, signal.SIGSTOP)
+    w.send({"id": 1, "op": "ping", "urgent": True})
+    try:
+        reply = w.read(timeout=1)
+    except TimeoutError:
+        reply = None
+    assert reply is None
+    os.kill(w.pid, signal.SIGCONT)
+    assert w.read(timeout=5)["id"] == 1
+
+
+def test_urgent_pings_after_shutdown_are_not_answered(spawn) -> None:
+    w = spawn("--threads", "1")
+    w.send({"id": 1, "op": "shutdown"})
+    w.send({"id": 2, "op": "ping", "urgent": True})
+    assert w.read()["id"] == 1
+    assert w.wait() == 0 and w.stdout_eof()
+
+
+def test_sigterm_while_reading_exits_at_once_with_the_reader_thread(spawn) -> None:
+    w = spawn("--threads", "1")
+    w.send({"id": 1, "op": "ping", "urgent": True})
+    assert w.read()["id"] == 1
+    os.kill(w.pid, signal.SIGTERM)
+    assert w.wait(timeout=10) == 0
