@@ -52,7 +52,7 @@ export interface RemoveOptions {
   strict?: boolean;
 
   // Client-side options (not sent)
-  /** Abort the request: a queued job never reaches a worker; a running one rejects at once. */
+  /** Abort the request: a queued job never reaches a worker; a running one rejects at once and its worker is killed and replaced. */
   signal?: AbortSignal;
   /** Overrides the pool's `jobTimeoutMs` for this request. */
   timeoutMs?: number;
@@ -118,6 +118,11 @@ export interface PoolOptions {
 
   /** A job running longer on a worker is a TimeoutError; the worker is killed (SIGKILL) and replaced. Default 30000. */
   jobTimeoutMs?: number;
+  /**
+   * A busy worker gets an urgent ping every pingTimeoutMs / 2, answered even mid-job by its stdin thread; one not answered
+   * within it cannot run (stopped, stuck holding the GIL): SIGKILLed, replaced, its job retried as a crash. Infinity: never. Default 10000.
+   */
+  pingTimeoutMs?: number;
   /** Time for a worker to send `ready`. Default 30000. */
   startTimeoutMs?: number;
   /** Grace for a worker to exit on close/recycle before SIGKILL. Default 10000. */
@@ -303,7 +308,7 @@ export interface PoolStats {
   startFailures: number;
   /** Workers killed or crashed while starting: replaced at once, without the start-failure back-off. */
   startCrashes: number;
-  /** Workers found stopped (SIGSTOP; Linux /proc state T) for 3 s and replaced; their jobs are retried. */
+  /** Busy workers that missed a ping deadline (pingTimeoutMs) or were found stopped at a job timeout, killed and replaced; their jobs are retried. */
   frozen: number;
   recycled: Record<RecycleReason, number>;
   lastStartError: { code: string; message: string } | null;

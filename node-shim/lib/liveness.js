@@ -1,16 +1,14 @@
 'use strict';
 
 /**
- * Is a worker process frozen? A worker stopped by SIGSTOP (or a debugger) answers nothing, and
- * its job's timeout would blame the image. On Linux the kernel says so: /proc/PID/stat's state is
- * T (stopped) or t (traced). Elsewhere this knows nothing and the job timeout stays the guard.
+ * Is a worker process stopped? The pool's urgent pings find a worker that cannot run on every
+ * platform (pool.js _armPing); this is the Linux-only second look when a job times out before a
+ * ping deadline (a jobTimeoutMs shorter than pingTimeoutMs): a worker stopped by SIGSTOP (or a
+ * debugger) has /proc/PID/stat state T (stopped) or t (traced), and its job's timeout must not
+ * blame the image. Elsewhere this knows nothing.
  */
 
 const fs = require('node:fs');
-
-/** How often the pool looks, and how long a worker may stay stopped before it is replaced. */
-const CHECK_MS = 1000;
-const FROZEN_AFTER_MS = 3000;
 
 /**
  * @param {number} pid
@@ -28,4 +26,4 @@ function isStopped(pid) {
   return state === 'T' || state === 't';
 }
 
-module.exports = { CHECK_MS, FROZEN_AFTER_MS, isStopped };
+module.exports = { isStopped };

@@ -55,8 +55,9 @@ const MiB = 1024 * 1024;
  * @property {Phase} phase
  * @property {Job|null} job the job sent to it, until its request settles
  * @property {NodeJS.Timeout|null} timer the job's timeout while busy, the idle timeout while idle
+ * @property {NodeJS.Timeout|null} pingTimer while busy: the next urgent ping, or the deadline of the one in flight
  * @property {number} maxJobs jobs before a recycle (Infinity: never)
- * @property {'memory'|'jobs'|'idle'|null} stopReason why the pool stopped it, when it did
+ * @property {'memory'|'jobs'|'idle'|'aborted'|null} stopReason why the pool stopped it, when it did
  * @property {boolean} startHandled its failed start was counted
  */
 
@@ -100,14 +101,6 @@ class Pool extends EventEmitter {
     this._jobSerial = 1;
     this._closing = false;
     this._forced = false;
-    /** Since when each slot's process has been seen stopped, and the slots already killed as frozen. */
-    /** @type {WeakMap<Slot, number>} */
-    this._stoppedSince = new WeakMap();
-    /** @type {WeakSet<Slot>} */
-    this._frozen = new WeakSet();
-    /** Looks for frozen (stopped) workers; unref'd: it never keeps the process alive. */
-    this._livenessTimer = setInterval(() => this._checkLiveness(), liveness.CHECK_MS);
-    this._livenessTimer.unref();
     /** @type {Promise<void>|null} */
     this._closePromise = null;
     /** @type {(() => void)[]} */
@@ -247,7 +240,6 @@ class Pool extends EventEmitter {
           const graceMs = Math.max(0, deadline - Date.now());
           await Promise.all([...this.slots].map((slot) => this._stop(slot, graceMs)));
         }
-        clearInterval(this._livenessTimer);
         this._log({ level: 'debug', event: 'pool_closed', source: 'client' });
       })();
     }
@@ -259,7 +251,6 @@ class Pool extends EventEmitter {
   _forceClose(why) {
     if (this._forced) return;
     this._forced = true;
-    if (this._livenessTimer) clearInterval(this._livenessTimer);
     const err = new PoolClosedError(why);
     for (const job of this.queue.splice(0)) this._settle(job, err);
     for (const slot of this.slots) {
@@ -270,33 +261,50 @@ class Pool extends EventEmitter {
   }
 
   /**
-   * Replace workers that are stopped (SIGSTOP: /proc state T) for FROZEN_AFTER_MS. Their job never
-   * ran: killing the worker makes it a crash, so the job is retried elsewhere instead of timing out
-   * with a message that blames the image.
+   * While a worker is busy it gets an urgent ping every pingTimeoutMs / 2, which its stdin thread
+   * answers even mid-job (docs/protocol.md#ping). No pong within pingTimeoutMs: the process cannot
+   * run at all (stopped, or stuck in native code holding the GIL), so its job is not what is slow.
+   * It is killed; that makes the job a crash, retried on another worker, never a timeout that
+   * blames the image. @param {Slot} slot @param {Job} job
    */
-  _checkLiveness() {
-    const now = Date.now();
-    for (const slot of this.slots) {
-      const pid = slot.worker.pid;
-      if (!pid || slot.phase === 'gone') continue;
-      if (!liveness.isStopped(pid)) {
-        this._stoppedSince.delete(slot);
-        continue;
-      }
-      const since = this._stoppedSince.get(slot) ?? now;
-      this._stoppedSince.set(slot, since);
-      if (now - since >= liveness.FROZEN_AFTER_MS) this._onFrozen(slot, now - since);
-    }
+  _armPing(slot, job) {
+    const ms = this.options.pingTimeoutMs;
+    if (!Number.isFinite(ms) || slot.job !== job) return;
+    slot.pingTimer = setTimeout(() => {
+      slot.pingTimer = null;
+      if (slot.job !== job || !slot.worker.isReady) return;
+      const sentAt = Date.now();
+      const deadline = setTimeout(() => this._onUnresponsive(slot, job, Date.now() - sentAt), ms);
+      slot.pingTimer = deadline;
+      slot.worker.ping(this._nextId++).then(
+        () => {
+          clearTimeout(deadline);
+          if (slot.pingTimer === deadline) {
+            slot.pingTimer = null;
+            this._armPing(slot, job);
+          }
+        },
+        () => clearTimeout(deadline), // the worker died: its exit is handled elsewhere
+      );
+    }, Math.max(1, Math.floor(ms / 2)));
   }
 
-  /** @param {Slot} slot @param {number} forMs */
-  _onFrozen(slot, forMs) {
-    if (this._frozen.has(slot)) return;
-    this._frozen.add(slot);
-    this._stoppedSince.delete(slot);
+  /** @param {Slot} slot @param {Job} job @param {number} waitedMs */
+  _onUnresponsive(slot, job, waitedMs) {
+    slot.pingTimer = null;
+    if (slot.job !== job) return;
+    this._onFrozen(slot, 'unresponsive', { pingTimeoutMs: this.options.pingTimeoutMs, waitedMs });
+  }
+
+  /**
+   * Kill a worker that cannot run (no pong, or stopped per /proc): its request fails as a crash and is retried.
+   * @param {Slot} slot @param {'unresponsive'|'frozen'} reason @param {Record<string, unknown>} details
+   */
+  _onFrozen(slot, reason, details) {
     this._counters.frozen += 1;
-    this._log({ level: 'warn', event: 'worker_frozen', source: 'client', pid: slot.worker.pid, stoppedMs: forMs, job: slot.job ? slot.job.serial : null });
-    slot.worker.kill('SIGKILL', 'frozen');
+    this._log({ level: 'warn', event: 'worker_unresponsive', source: 'client', pid: slot.worker.pid, reason, job: slot.job ? slot.job.serial : null, ...details });
+    this._retire(slot);
+    slot.worker.kill('SIGKILL', reason);
   }
 
   // -------------------------------------------------------------------------
@@ -429,7 +437,17 @@ class Pool extends EventEmitter {
   _abort(job, reason) {
     if (job.state === 'done') return;
     this._counters.aborted += 1;
-    // A running job's worker goes on; its late reply is discarded (see _onReply).
+    if (job.state === 'running') {
+      // Its worker is killed and replaced (piscina does the same): the caller is gone, and finishing
+      // the job would hold a worker for nobody, for as long as the slowest input takes.
+      for (const slot of this.slots) {
+        if (slot.job !== job) continue;
+        slot.stopReason = 'aborted';
+        this._log({ level: 'info', event: 'abort_kill', source: 'client', pid: slot.worker.pid, job: job.serial });
+        this._retire(slot);
+        slot.worker.kill('SIGKILL', 'aborted');
+      }
+    }
     this._settle(job, new AbortError(reason));
   }
 
@@ -443,6 +461,7 @@ class Pool extends EventEmitter {
     slot.job = job;
     const timeoutMs = job.timeoutMs;
     if (Number.isFinite(timeoutMs)) slot.timer = setTimeout(() => this._onJobTimeout(slot, job, timeoutMs), timeoutMs);
+    this._armPing(slot, job);
     /** @type {Record<string, unknown> & {id: number, op: string}} */
     const msg = { id: this._nextId++, op: 'remove', image: job.image };
     if (Object.keys(job.wire).length) msg.options = job.wire;
@@ -521,8 +540,9 @@ class Pool extends EventEmitter {
     if (slot.job !== job) return;
     const w = slot.worker;
     if (w.pid && liveness.isStopped(w.pid)) {
-      // Stopped, not slow: the job never ran. Killing it makes this a crash, and the job is retried.
-      this._onFrozen(slot, timeoutMs);
+      // Stopped, not slow (a jobTimeoutMs shorter than pingTimeoutMs): the job never ran. Killing it
+      // makes this a crash, and the job is retried.
+      this._onFrozen(slot, 'frozen', { timeoutMs });
       return;
     }
     this._counters.timedOut += 1;
@@ -550,7 +570,9 @@ class Pool extends EventEmitter {
   /** @param {Slot} slot */
   _clearTimer(slot) {
     if (slot.timer) clearTimeout(slot.timer);
+    if (slot.pingTimer) clearTimeout(slot.pingTimer);
     slot.timer = null;
+    slot.pingTimer = null;
   }
 
   /** Take a slot out of service; it no longer counts toward `size`. @param {Slot} slot */
@@ -622,6 +644,7 @@ class Pool extends EventEmitter {
       phase: 'starting',
       job: null,
       timer: null,
+      pingTimer: null,
       maxJobs: max > 0 && Number.isFinite(max) ? max + (jitter > 0 ? randomInt(0, jitter + 1) : 0) : Infinity,
       stopReason: null,
       startHandled: false,

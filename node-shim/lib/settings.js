@@ -67,6 +67,8 @@ const SETTINGS = [
     doc: "N + random(0..jitter) per worker (gunicorn's `max_requests_jitter`)" },
   { name: 'jobTimeoutMs', type: 'number', timer: true, min: 1, infinity: true, default: 30_000, env: 'PYWORKER_JOB_TIMEOUT_MS', defaultDoc: '30000',
     doc: 'longer on a worker → `TimeoutError`; the worker is SIGKILLed and replaced' },
+  { name: 'pingTimeoutMs', type: 'number', timer: true, min: 1, infinity: true, default: 10_000, env: 'PYWORKER_PING_TIMEOUT_MS', defaultDoc: '10000',
+    doc: 'a busy worker gets an urgent ping every `pingTimeoutMs / 2`, answered even mid-job; no answer within it → the worker cannot run (stopped, stuck holding the GIL): SIGKILLed, replaced, its job retried; Infinity: never' },
   { name: 'startTimeoutMs', type: 'number', timer: true, min: 1, default: 30_000, env: 'PYWORKER_START_TIMEOUT_MS', defaultDoc: '30000', doc: 'time for a worker to send `ready`' },
   { name: 'closeTimeoutMs', type: 'number', timer: true, min: 0, default: 10_000, env: 'PYWORKER_CLOSE_TIMEOUT_MS', defaultDoc: '10000',
     doc: 'grace for a worker to exit after `shutdown` before SIGKILL' },

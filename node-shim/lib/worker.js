@@ -72,6 +72,8 @@ class Worker extends EventEmitter {
     this.readyAt = null;
     /** @type {{id: number, op: string, resolve: (r: any) => void, reject: (e: Error) => void}|null} */
     this.pending = null;
+    /** @type {{id: number, resolve: (r: any) => void, reject: (e: Error) => void}|null} the urgent ping in flight */
+    this.pendingPing = null;
     /** @type {string[]} */
     this.stderrTail = [];
     /** @type {string|null} */
@@ -262,6 +264,23 @@ class Worker extends EventEmitter {
   }
 
   /**
+   * Send an urgent ping (docs/protocol.md#ping): answered at once even while a request runs, by the
+   * worker's stdin thread. Resolves with the pong; rejects if the worker dies first. One at a time.
+   *
+   * @param {number} id
+   * @returns {Promise<Record<string, any>>}
+   */
+  ping(id) {
+    if (this.state !== 'ready') return Promise.reject(new Error(`${this.label} is not ready (state ${this.state})`));
+    if (this.pendingPing) return Promise.reject(new Error('pyworker internal error: a ping is already in flight on this worker'));
+    return new Promise((resolve, reject) => {
+      this.pendingPing = { id, resolve, reject };
+      const stdin = /** @type {import('node:child_process').ChildProcessWithoutNullStreams} */ (this.child).stdin;
+      for (const part of encodeFrame({ id, op: 'ping', urgent: true })) stdin.write(part);
+    });
+  }
+
+  /**
    * Stop the worker politely: write `shutdown`, close stdin, and SIGKILL it if
    * it has not exited after `graceMs`. Safe to call in any state.
    *
@@ -420,6 +439,14 @@ class Worker extends EventEmitter {
       this._onProtocolError(`expected a "ready" or "fatal" frame first, got ${JSON.stringify(msg.op ?? Object.keys(msg))}`);
       return;
     }
+    const ping = this.pendingPing;
+    if (ping && msg.id === ping.id && msg.op === 'pong') {
+      // An urgent ping's pong may come before the reply of the request in flight.
+      this.pendingPing = null;
+      if (msg.stats && typeof msg.stats === 'object') this.lastStats = msg.stats;
+      ping.resolve(msg);
+      return;
+    }
     const p = this.pending;
     if (!p) {
       if (this.state === 'stopping') return; // the shutdown reply, or a late frame from a worker being stopped
@@ -511,6 +538,9 @@ class Worker extends EventEmitter {
 
   /** @param {Error} err */
   _rejectPending(err) {
+    const ping = this.pendingPing;
+    this.pendingPing = null;
+    if (ping) ping.reject(err);
     const p = this.pending;
     if (!p) return;
     this.pending = null;
@@ -543,7 +573,11 @@ class Worker extends EventEmitter {
           ? ' (it had closed its stdout)'
           : reason === 'frozen'
             ? ' (it was stopped, e.g. by SIGSTOP, and answered nothing: killed; the request had not run)'
-            : '';
+            : reason === 'unresponsive'
+              ? ' (it stopped answering: no pong to a ping within pingTimeoutMs, so it could not run at all, e.g. stopped or stuck holding the GIL; it was killed and replaced)'
+              : reason === 'aborted'
+                ? ' (its caller aborted the request; it was killed and replaced)'
+                : '';
     this._rejectPending(
       this._protocolError ||
         new WorkerError(`${this.label} ${how} while handling the request${why}${this._tailHint()}`, {

@@ -133,25 +133,30 @@ test('abort: a queued job never reaches a worker', async (t) => {
   await assert.rejects(pool.remove(png, { signal: pre.signal }), { name: 'AbortError' });
 });
 
-test('abort: a running job rejects at once; the late reply is discarded', async (t) => {
+test('abort: a running job rejects at once; its worker is killed and replaced', async (t) => {
+  // Decision (README "Decisions"): the caller is gone, so the job's worker is not left working for nobody.
   const fault = faultFile();
   t.after(() => fault.cleanup());
   const pool = testPool(t, { size: 1, env: fault.env });
   await pool.ready();
   const pid = pool.stats().workers[0].pid;
-  fault.arm('slow:1500');
+  fault.arm('slow:30000');
   const ac = new AbortController();
   const job = pool.remove(png, { maxSize: 40, signal: ac.signal });
   assert.ok(await waitFor(() => !fault.armed()), 'the worker claimed the fault');
+  const t0 = Date.now();
   ac.abort(new Error('client went away'));
   const err = await job.catch((e) => e);
-  assert.equal(pool.stats().workers[0].state, 'busy', 'rejected at once, while the worker still works on it');
+  assert.ok(Date.now() - t0 < 500, 'rejected at once');
   assert.equal(err.name, 'AbortError');
   assert.equal(err.cause.message, 'client went away');
   const next = await pool.removeWithMeta(png, { maxSize: 56 });
-  assert.equal(next.meta.width, 56, 'the next job got its own reply, not the aborted one');
-  assert.equal(next.workerPid, pid, 'the worker was kept');
+  assert.ok(Date.now() - t0 < 20_000, `the next job was served after ${Date.now() - t0} ms, not after the 30 s job`);
+  assert.equal(next.meta.width, 56, 'the next job got its own reply');
+  assert.notEqual(next.workerPid, pid, 'served by the replacement');
+  assert.equal(pidAlive(pid), false, 'the aborted job\'s worker was killed');
   assert.equal(pool.stats().aborted, 1);
+  assert.equal(pool.stats().retried, 0);
 });
 
 test('close() drains queued and running jobs, then leaves no process behind', async (t) => {
