@@ -20,10 +20,13 @@ export interface RouterOptions {
   retryAfterSeconds?: number;
   /**
    * Request bytes received or held at once, all requests together (each reserves its Content-Length, or
-   * maxUploadBytes when it has none, until its response is done); beyond it, 503 + Retry-After before the
-   * body is read. Default 64 MiB.
+   * maxUploadBytes when it has none, until its response is done); beyond it, 503 + Retry-After and
+   * `Connection: close`, sent once the body has been read and thrown away (never buffered), so the client
+   * gets the status rather than a reset. Default 64 MiB.
    */
   maxTotalUploadBytes?: number;
+  /** A job taking longer answers 504 job_timeout; its worker is SIGKILLed and replaced. Default: the pool's jobTimeoutMs. */
+  timeoutMs?: number;
 }
 
 /** An Express router: mount it with `app.use(path, router)`. */

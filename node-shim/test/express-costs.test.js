@@ -8,7 +8,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { makePng, isPng, faultFile, BASE } = require('./helpers');
+const http = require('node:http');
+const { makePng, isPng, faultFile, pidAlive, waitFor, BASE } = require('./helpers');
 
 const png = makePng(160, 120);
 
@@ -92,7 +93,7 @@ describe('express router: byte budget, multipart errors, sniffing, fallback', ()
     const shed = replies.filter((r) => r.status === 503);
     assert.ok(shed.length >= 1, statuses.join());
     for (const r of shed) assert.ok(Number(r.headers.get('retry-after')) >= 1);
-    assert.ok(statuses.every((s) => s === 200 || s === 503 || s === 0), statuses.join());
+    assert.ok(statuses.every((s) => s === 200 || s === 503), statuses.join()); // every client gets a status, none a reset
   });
 });
 
@@ -119,6 +120,157 @@ describe('express router with fallback: original', () => {
       await new Promise((r) => server.close(r));
       await pool.close({ force: true });
       fault.cleanup();
+    }
+  });
+});
+
+/**
+ * POST `body` in 256 KiB pieces, one every 10 ms (a slow uplink); resolves {status, headers, body} or
+ * {status: 0, error} when the connection failed (ECONNRESET, EPIPE) before a status arrived.
+ */
+function slowPost(port, pathname, body, contentType) {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: pathname, method: 'POST', headers: { 'content-type': contentType, 'content-length': body.length } });
+    let settled = false;
+    const done = (r) => {
+      if (!settled) (settled = true), resolve(r);
+    };
+    req.on('response', (res) => {
+      const parts = [];
+      res.on('data', (c) => parts.push(c));
+      res.on('end', () => done({ status: res.statusCode, headers: new Headers(res.headers), body: Buffer.concat(parts) }));
+      res.on('error', (error) => done({ status: 0, error }));
+    });
+    req.on('error', (error) => done({ status: 0, error }));
+    let sent = 0;
+    const step = () => {
+      if (req.destroyed) return;
+      const piece = body.subarray(sent, sent + 256 * 1024);
+      sent += piece.length;
+      if (sent >= body.length) return req.end(piece);
+      req.write(piece);
+      setTimeout(step, 10);
+    };
+    step();
+  });
+}
+
+/** The router on `pool`, in this process, on a free port. */
+async function startApp(pool, routerOptions = {}) {
+  const express = require('express');
+  const { createRouter } = require('pyworker-node/express');
+  const app = express();
+  app.use('/api', createRouter({ pool, ...routerOptions }));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+}
+
+describe('express router: slow jobs, hang-ups, shed uploads', () => {
+  it('a slow job answers 504 at the router timeout, its worker is SIGKILLed and replaced, requests behind it are served promptly', async (t) => {
+    // Before (issue 11, finding 1): two slow uploads held both workers; the requests behind them waited 32 s.
+    const fault = faultFile();
+    const { createPool } = require('pyworker-node');
+    const pool = createPool({ ...BASE, size: 2, env: fault.env });
+    const recycles = [];
+    pool.on('recycle', (e) => recycles.push(e));
+    const app = await startApp(pool, { timeoutMs: 2000 });
+    try {
+      await pool.ready();
+      const { body, contentType } = multipart(png);
+      const slow = [];
+      const t0 = Date.now();
+      for (let i = 0; i < 2; i++) {
+        fault.arm('slow:60000'); // each of the two workers claims one: both are busy with a 60 s job
+        slow.push(post(app.port, '/api/remove-background', body, contentType).then((r) => ({ ...r, ms: Date.now() - t0 })));
+        assert.ok(await waitFor(() => !fault.armed(), 20_000), 'fault claimed');
+      }
+      const slowPids = pool.stats().workers.filter((w) => w.state === 'busy').map((w) => w.pid);
+      assert.equal(slowPids.length, 2);
+      const tNormal = Date.now();
+      const normal = await Promise.all(Array.from({ length: 4 }, () => post(app.port, '/api/remove-background', body, contentType).then((r) => ({ ...r, ms: Date.now() - tNormal }))));
+      const timedOut = await Promise.all(slow);
+      t.diagnostic(`504s after ${timedOut.map((r) => r.ms).join(', ')} ms; normal requests served after ${normal.map((r) => r.ms).join(', ')} ms`);
+      for (const r of timedOut) {
+        assert.equal(r.status, 504, String(r.body));
+        assert.equal(JSON.parse(r.body).error.code, 'job_timeout');
+        assert.ok(r.ms >= 1900 && r.ms < 2000 + 5000, `504 after ${r.ms} ms, router timeout 2000 ms`);
+      }
+      for (const r of normal) {
+        assert.equal(r.status, 200, String(r.body));
+        assert.ok(isPng(r.body));
+        // The slow jobs last 60 s: waiting for them would take that long. Bound: the timeout, a restart, 4 small jobs.
+        assert.ok(r.ms < 20_000, `served after ${r.ms} ms`);
+        assert.ok(!slowPids.includes(Number(r.headers.get('x-worker-pid'))));
+      }
+      assert.deepEqual(recycles.filter((e) => e.reason === 'timeout').map((e) => e.pid).sort(), [...slowPids].sort());
+      assert.ok(await waitFor(() => slowPids.every((pid) => !pidAlive(pid)), 10_000), 'the slow workers were SIGKILLed');
+    } finally {
+      await app.close();
+      await pool.close({ force: true });
+      fault.cleanup();
+    }
+  });
+
+  it('a client that hangs up mid-job frees its worker: the next request is served within a bound', async (t) => {
+    // Before: the aborted job's worker went on with it (a 60 s job held the only worker for 60 s).
+    const fault = faultFile();
+    const { createPool } = require('pyworker-node');
+    const pool = createPool({ ...BASE, size: 1, env: fault.env });
+    const app = await startApp(pool);
+    try {
+      await pool.ready();
+      const first = pool.stats().workers[0].pid;
+      const { body, contentType } = multipart(png);
+      fault.arm('slow:60000');
+      const req = http.request({ host: '127.0.0.1', port: app.port, path: '/api/remove-background', method: 'POST', headers: { 'content-type': contentType, 'content-length': body.length } });
+      const gone = new Promise((resolve) => req.on('error', resolve).on('close', resolve));
+      req.end(body);
+      assert.ok(await waitFor(() => !fault.armed(), 20_000), 'the job started');
+      const t0 = Date.now();
+      req.destroy(); // the client hangs up: its socket closes mid-job
+      await gone;
+      const r = await post(app.port, '/api/remove-background', body, contentType);
+      const took = Date.now() - t0;
+      t.diagnostic(`next request served ${took} ms after the hang-up`);
+      assert.equal(r.status, 200, String(r.body));
+      assert.ok(took < 15_000, `served after ${took} ms; the abandoned job lasts 60 s`);
+      assert.notEqual(Number(r.headers.get('x-worker-pid')), first, 'a replacement served it');
+      assert.equal(pidAlive(first), false, 'the hung-up job was stopped with its worker');
+      assert.equal(pool.stats().aborted, 1);
+    } finally {
+      await app.close();
+      await pool.close({ force: true });
+      fault.cleanup();
+    }
+  });
+
+  it('many concurrent over-budget uploads each receive a status, 503 + Retry-After for the shed ones, never a reset', async (t) => {
+    // Before: the 503 was written while the client was still sending, and the connection closed with
+    // unread bytes: some clients got ECONNRESET/EPIPE instead of the status.
+    const { createPool } = require('pyworker-node');
+    const pool = createPool({ ...BASE, size: 1 });
+    const app = await startApp(pool, { maxTotalUploadBytes: 12 * MiB });
+    try {
+      await pool.ready();
+      const big = Buffer.concat([png, Buffer.alloc(Math.floor(9.3 * MiB) - png.length, 1)]);
+      const { body, contentType } = multipart(big);
+      // As phones send: the body in pieces over a few hundred ms, so most are still sending when shed.
+      const replies = await Promise.all(Array.from({ length: 30 }, () => slowPost(app.port, '/api/remove-background', body, contentType)));
+      const statuses = replies.map((r) => r.status);
+      const count = (s) => statuses.filter((x) => x === s).length;
+      const errors = replies.filter((r) => r.status === 0).map((r) => String(r.error?.code || r.error?.message));
+      t.diagnostic(`200: ${count(200)}, 503: ${count(503)}, no status: ${count(0)} ${errors.join(' ')}`);
+      assert.deepEqual(errors, [], 'every client received a status');
+      assert.ok(count(503) >= 1 && count(200) >= 1, statuses.join());
+      assert.equal(count(200) + count(503), 30, statuses.join());
+      for (const r of replies.filter((x) => x.status === 503)) {
+        assert.ok(Number(r.headers.get('retry-after')) >= 1);
+        assert.equal(JSON.parse(r.body).error.code, 'queue_full');
+      }
+    } finally {
+      await app.close();
+      await pool.close({ force: true });
     }
   });
 });

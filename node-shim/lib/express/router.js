@@ -44,7 +44,9 @@ function requirePeer(name) {
  * @param {number} [opts.warnMb] /health WARNING above this (default 80 % of criticalMb)
  * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
  * @param {number} [opts.maxTotalUploadBytes] request bytes being received or held at once, all requests together;
- *   beyond it, 503 + Retry-After before the body is read (default 64 MiB: a 512 MB host's share)
+ *   beyond it, 503 + Retry-After without buffering the body (default 64 MiB: a 512 MB host's share)
+ * @param {number} [opts.timeoutMs] a job taking longer answers 504; its worker is SIGKILLed and replaced
+ *   (default: the pool's jobTimeoutMs)
  */
 function createRouter(opts = {}) {
   const express = requirePeer('express');
@@ -52,6 +54,7 @@ function createRouter(opts = {}) {
   const pool = opts.pool ?? getDefaultPool();
   const { maxUploadBytes = 10 * MiB, retryAfterSeconds = 2, maxTotalUploadBytes = 64 * MiB } = opts;
   const budget = uploadBudget(maxUploadBytes, maxTotalUploadBytes);
+  const timeoutMs = opts.timeoutMs ?? pool.options.jobTimeoutMs;
   const criticalMb = opts.criticalMb ?? pool.options.memoryLimitMb ?? 1024;
   const thresholds = { criticalMb, warnMb: opts.warnMb ?? Math.round(criticalMb * 0.8) };
 
@@ -73,13 +76,14 @@ function createRouter(opts = {}) {
 
   router.post('/remove-background', budget, parseForm, async (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
     if (!req.file) return next(new HttpError(400, 'bad_request', 'send the photo as multipart/form-data in the field "image"'));
-    // Stop the job if the client goes away before the answer.
+    // A client that goes away before the answer aborts its job: a queued one leaves the queue, a running
+    // one's worker is killed and replaced (docs/reliability.md#a-client-that-hangs-up), so it serves the next request.
     const aborter = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) aborter.abort();
     });
     try {
-      const result = await pool.removeWithMeta(req.file.buffer, { ...optionsFromFields(req.body), signal: aborter.signal });
+      const result = await pool.removeWithMeta(req.file.buffer, { ...optionsFromFields(req.body), signal: aborter.signal, timeoutMs });
       res.set({ 'Content-Type': result.mime, 'Cache-Control': 'no-store' });
       if (result.fallback) {
         // 200 with the original: the page shows the photo; the header says why it is not cut out.
@@ -112,6 +116,25 @@ function createRouter(opts = {}) {
 }
 
 /**
+ * Refuse a request without buffering its body: read it and throw it away (at most `cap` bytes), then
+ * answer `err` with `Connection: close`. Answering while the client still sends would close a socket
+ * with unread bytes: the kernel resets it, and the client sees ECONNRESET/EPIPE instead of the status.
+ * A body beyond `cap` is cut off (the socket destroyed): past it, the reset is the client's doing.
+ * @param {any} req @param {any} res @param {(err: unknown) => void} next @param {HttpError} err @param {number} cap
+ */
+function refuseAfterBody(req, res, next, err, cap) {
+  res.set('Connection', 'close');
+  let seen = 0;
+  req.on('data', (/** @type {Buffer} */ chunk) => {
+    seen += chunk.length;
+    if (seen > cap) req.socket.destroy();
+  });
+  req.once('end', () => next(err));
+  req.once('error', () => {}); // a client that gave up: nobody to answer
+  req.resume();
+}
+
+/**
  * Admission by bytes, before a body is read: each request reserves its Content-Length (or the upload
  * limit when it has none) out of `totalBytes`, returned when its response is done. Beyond it the
  * request is shed with 503 + Retry-After, so 50 uploads of 10 MiB are never all held in memory.
@@ -119,19 +142,19 @@ function createRouter(opts = {}) {
  */
 function uploadBudget(maxUploadBytes, totalBytes) {
   const slack = 64 * 1024; // multipart headers and the text fields around the file
+  const cap = maxUploadBytes + slack;
   let held = 0;
   return (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
     const declared = Number(req.headers['content-length']);
-    const cost = Number.isFinite(declared) && declared >= 0 ? declared : maxUploadBytes + slack;
-    if (cost > maxUploadBytes + slack) {
+    const cost = Number.isFinite(declared) && declared >= 0 ? declared : cap;
+    if (cost > cap) {
+      // Answered at once: reading a body declared too large to the end is what the limit is there to avoid.
       res.set('Connection', 'close');
       return next(new HttpError(413, 'input_too_large', `Request size (${(cost / MiB).toFixed(1)}MB) exceeds maximum (${(maxUploadBytes / MiB).toFixed(1)}MB)`));
     }
     if (held > 0 && held + cost > totalBytes) {
-      res.set('Connection', 'close');
-      return next(
-        new HttpError(503, 'queue_full', `uploads in progress hold ${(held / MiB).toFixed(1)}MB (maxTotalUploadBytes ${(totalBytes / MiB).toFixed(0)}MB); retry later`),
-      );
+      const err = new HttpError(503, 'queue_full', `uploads in progress hold ${(held / MiB).toFixed(1)}MB (maxTotalUploadBytes ${(totalBytes / MiB).toFixed(0)}MB); retry later`);
+      return refuseAfterBody(req, res, next, err, cap);
     }
     held += cost;
     let done = false;
