@@ -20,18 +20,7 @@ const { encodeFrame, encodeFrameBuffer, FrameDecoder, FrameError } = require('./
 const { parseRequestOptions, KNOWN_OPTIONS } = require('./lib/request-options');
 const { poolOptionsFromEnv, normalizePoolOptions, ENV_VARS } = require('./lib/settings');
 const { sniffMime } = require('./lib/mime');
-
-/**
- * True when a result of `remove()` / `removeBackgroundBuffer()` is the
- * caller's own input returned because of `fallback: 'original'`.
- * @param {unknown} result
- * @returns {boolean}
- */
-function isFallback(result) {
-  if (result === null || typeof result !== 'object') return false;
-  if (Buffer.isBuffer(result)) return 'pyworkerFallback' in result;
-  return 'fallback' in result && result.fallback === true;
-}
+const { isFallback } = require('./lib/fallback');
 
 /**
  * A producer on a BullMQ queue in Redis, with the pool's shape (remove,

@@ -24,6 +24,7 @@ const { makeLogger } = require('./logger');
 const { sniffMime } = require('./mime');
 const { onAbort } = require('./abort');
 const liveness = require('./liveness');
+const { resultBuffer } = require('./fallback');
 
 const MiB = 1024 * 1024;
 
@@ -153,13 +154,9 @@ class Pool extends EventEmitter {
    * @returns {Promise<Buffer>}
    */
   remove(image, options) {
-    return this._submit(image, options).then((r) => {
-      if (!r.fallback) return r.image;
-      const buf = Buffer.from(r.image.buffer, r.image.byteOffset, r.image.byteLength);
-      Object.defineProperty(buf, 'pyworkerFallback', { value: r.error, enumerable: false });
-      return buf;
-    });
+    return this._submit(image, options).then(resultBuffer);
   }
+
 
   /**
    * Like remove(), with the reply's details.

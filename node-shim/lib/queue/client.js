@@ -27,6 +27,7 @@ const { runBatch } = require('../batches');
 const { sniffMime } = require('../mime');
 const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError } = require('../errors');
 const { DEFAULTS, keys, connect, connectionOptions, decodeError, within, MiB } = require('./settings');
+const { resultBuffer } = require('../fallback');
 
 /** Client-only options: acted on here, never sent to a consumer. */
 const LOCAL_OPTIONS = new Set(['signal', 'fallback', 'timeoutMs']);
@@ -120,13 +121,9 @@ class QueueClient extends EventEmitter {
    * @returns {Promise<Buffer>}
    */
   remove(image, options) {
-    return this.removeWithMeta(image, options).then((r) => {
-      if (!r.fallback) return r.image;
-      const buf = Buffer.from(r.image.buffer, r.image.byteOffset, r.image.byteLength);
-      Object.defineProperty(buf, 'pyworkerFallback', { value: r.error, enumerable: false });
-      return buf;
-    });
+    return this.removeWithMeta(image, options).then(resultBuffer);
   }
+
 
   /**
    * Like remove(), with the reply's details: {image, mime, meta, stats,
