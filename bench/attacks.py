@@ -1,11 +1,14 @@
-"""What each hostile input of issue 11 costs one fresh worker: wall time and peak RSS above idle.
+"""What each hostile input of issue 11 costs one fresh worker: wall and CPU time, peak RSS above idle.
 
     .venv/bin/python bench/attacks.py                      # this checkout
     .venv/bin/python bench/attacks.py --repo /tmp/old-main # another checkout (its pyworker), same inputs
 
 One fresh worker per attack (`--threads 2`, default flags); its VmHWM is reset just before the job
-(/proc/PID/clear_refs), so the peak is the job's own, not the start-up's. Prints one
-row per attack; docs/reliability.md's table quotes these rows. Not part of `make test`.
+(/proc/PID/clear_refs), so the peak is the job's own, not the start-up's. CPU is the worker's
+utime + stime (all its threads, /proc/PID/stat) across the request: far less sensitive to the
+machine's load than wall time. While a job runs, an urgent ping is sent every 100 ms; the row gives
+the slowest pong (what a supervisor's pingTimeoutMs must allow). Prints one row per attack;
+docs/reliability.md's table quotes these rows. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def attacks() -> list[tuple[str, dict]]:
             "trim + padding 4096, 4096 px, max_size 0",
             {"image": hostile.photo_jpeg(), "options": {"trim": True, "padding": 4096, "max_size": 0}},
         ),
+        ("refine, 4096 px, defaults", {"image": hostile.photo_jpeg(), "options": {"refine": True}}),
         ("refine, 4096 px, max_size 0", {"image": hostile.photo_jpeg(), "options": {"refine": True, "max_size": 0}}),
         (
             "webp out, 4096 px, max_size 0",
@@ -62,25 +66,61 @@ def reset_peak(pid: int) -> None:
         fh.write("5")
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of the process so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def remove_while_pinging(w: WorkerProcess, req: dict, timeout: float) -> tuple[dict, float | None]:
+    """The remove reply, and the slowest answer to an urgent ping sent every 100 ms meanwhile
+    (None: the worker is too old to answer them during a job, or the job ended before the first)."""
+    w.send({"id": 1, "op": "remove", "image": req["image"], "options": req.get("options") or {}})
+    deadline = time.monotonic() + timeout
+    reply, slowest, n = None, None, 1
+    while reply is None:
+        time.sleep(0.1)
+        n += 1
+        sent = time.perf_counter()
+        w.send({"id": n, "op": "ping", "urgent": True})
+        while True:
+            got = w.read(max(0.1, deadline - time.monotonic()))
+            if got["id"] == n:
+                took = time.perf_counter() - sent
+                slowest = took if slowest is None or took > slowest else slowest
+                break
+            reply = got  # the job's reply (an old worker answers the ping after it, in order)
+            if reply is not None and got["id"] == 1 and time.perf_counter() - sent > 0.05:
+                w.read(timeout)  # its pong, late: not a figure of this worker's pings
+                slowest = None
+                break
+    return reply, slowest
+
+
 def run(repo: Path, name: str, req: dict, timeout: float) -> str:
     w = WorkerProcess("--threads", "2", cwd=repo)
     try:
         idle = w.request("stats")["stats"]["rss_mb"]
         reset_peak(w.pid)
+        cpu0 = cpu_seconds(w.pid)
         started = time.perf_counter()
+        slowest = None
         if "raw" in req:
             w.send_raw(req["raw"])
             reply = w.read(timeout)
         else:
-            reply = w.request("remove", timeout=timeout, image=req["image"], options=req.get("options") or {})
+            reply, slowest = remove_while_pinging(w, req, timeout)
         secs = time.perf_counter() - started
+        cpu = cpu_seconds(w.pid) - cpu0
         peak = reply["stats"]["peak_rss_mb"] if "stats" in reply else w.request("stats")["stats"]["peak_rss_mb"]
         if reply.get("ok"):
             meta = reply.get("meta") or {}
             outcome = f"ok {meta.get('width')}x{meta.get('height')}" if meta else "ok"
         else:
             outcome = reply["error"]["code"]
-        return f"{name:<45} {secs:7.2f} s  peak +{peak - idle:6.0f} MB  {outcome}"
+        pong = f"pong <= {slowest * 1000:5.0f} ms" if slowest is not None else "pong      -   "
+        return f"{name:<45} {secs:7.2f} s  cpu {cpu:6.2f} s  peak +{peak - idle:6.0f} MB  {pong}  {outcome}"
     except Exception as exc:  # a dead worker is a figure too
         return f"{name:<45} failed: {type(exc).__name__}: {str(exc)[:80]} (exit {w.proc.poll()})"
     finally:
@@ -92,11 +132,13 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, default=REPO, help="checkout whose pyworker to run")
     parser.add_argument("--only", default="", help="run attacks whose name contains this")
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--repeat", type=int, default=1, help="run each attack this many times (a fresh worker each)")
     args = parser.parse_args()
     print(f"pyworker from {args.repo}; load average {os.getloadavg()}")
     for name, req in attacks():
         if args.only in name:
-            print(run(args.repo, name, req, args.timeout), flush=True)
+            for _ in range(args.repeat):
+                print(run(args.repo, name, req, args.timeout), flush=True)
     return 0
 
 
