@@ -40,7 +40,8 @@ let nextSerial = 1;
  * @property {number|null} code
  * @property {string|null} signal
  * @property {string|null} reason why this client stopped it or saw it fail:
- *   'shutdown' | 'killed' | 'timeout' | 'stdout_closed' | 'protocol_error' | 'protocol_mismatch' | 'start_timeout' | 'spawn_error' | null
+ *   'shutdown' | 'killed' | 'timeout' | 'unresponsive' | 'frozen' | 'aborted' | 'stdout_closed' | 'protocol_error' |
+ *   'protocol_mismatch' | 'start_timeout' | 'spawn_error' | null
  * @property {boolean} wasReady
  */
 
