@@ -157,7 +157,6 @@ class Pool extends EventEmitter {
     return this._submit(image, options).then(resultBuffer);
   }
 
-
   /**
    * Like remove(), with the reply's details.
    * @param {Buffer|Uint8Array} image
