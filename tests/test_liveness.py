@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
-from testkit.client import fault_env
+from testkit.client import fault_env, frame
 
 from .images import encode, subject_scene
 
@@ -110,3 +111,21 @@ def test_sigterm_while_reading_exits_at_once_with_the_reader_thread(spawn) -> No
     assert w.read()["id"] == 1
     os.kill(w.pid, signal.SIGTERM)
     assert w.wait(timeout=10) == 0
+
+
+def test_at_most_one_request_is_read_ahead_of_the_running_job(spawn, tmp_path) -> None:
+    # The reader thread keeps reading during a job (for pings), but never buffers more than the next
+    # request: a third one stays in the pipe, so a client pipelining big frames cannot grow the worker.
+    fault = _armed(tmp_path, "slow:3000")
+    w = spawn("--threads", "1", env=fault_env(fault))
+    w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
+    assert _claimed(fault)
+    padding = b"\0" * (2 * 1024 * 1024)  # an ignored key: each frame is 2 MiB, the pipe holds 64 KiB
+    frames = b"".join(frame({"id": i, "op": "ping", "pad": padding}) for i in (2, 3))
+    writer = threading.Thread(target=w.send_raw, args=(frames,))
+    writer.start()
+    writer.join(timeout=1.5)
+    assert writer.is_alive(), "both 2 MiB frames were taken in while the job ran"
+    assert [w.read(timeout=30)["id"] for _ in range(3)] == [1, 2, 3]
+    writer.join(timeout=10)
+    assert not writer.is_alive()
