@@ -113,6 +113,20 @@ def test_the_pool_alone_pulls_neither_bullmq_nor_fflate(tmp_path: Path) -> None:
     assert 'npm install "bullmq@^5' in said["queue"]["message"] and "createQueueClient" in said["queue"]["message"]
     assert said["batches"]["code"] == "MODULE_NOT_FOUND"
     assert 'npm install "fflate@^0' in said["batches"]["message"] and "results.zip" in said["batches"]["message"]
+    # The consumer's command says the same in one line, and exits 1.
+    bin_cmd = [*BASH, "node_modules/.bin/pyworker-queue-worker --redis redis://127.0.0.1:1 --queue photos"]
+    consumer = subprocess.run(bin_cmd, cwd=plain, env=env, capture_output=True, text=True, timeout=60)
+    assert consumer.returncode == 1, consumer
+    assert consumer.stderr.startswith("pyworker-queue-worker: The queue consumer") and consumer.stderr.count("\n") == 1
+    assert 'npm install "bullmq@^5' in consumer.stderr
+    # The README's Scale-out command adds it, and the queue client is then made (ioredis: bullmq's own copy);
+    # closed with no Redis to reach, it lets node exit (bullmq's events connection used to keep reconnecting).
+    readme = (REPO / "README.md").read_text()
+    scale_out = readme[readme.index("## Scale-out") :]
+    add = re.search(r'`(npm install "bullmq@[^"]+")`', scale_out).group(1)  # type: ignore[union-attr]
+    run(f"{add} --no-audit --no-fund", plain, env)
+    made = "const q = require('pyworker-node').createQueueClient({ redis: 'redis://127.0.0.1:1', queue: 'q' });"
+    run(f"node -e {shlex.quote(made + ' q.close().then(() => console.log(q.queueName));')}", plain, env, timeout=60)
 
 
 def test_readme_section_is_the_example_app() -> None:

@@ -10,7 +10,6 @@
 // --pool-size overriding PYWORKER_POOL_SIZE.
 
 const { parseArgs } = require('node:util');
-const { createQueueConsumer } = require('../lib/queue/consumer');
 const { poolOptionsFromEnv } = require('../lib/settings');
 const { DEFAULTS, describeRedis } = require('../lib/queue/settings');
 
@@ -76,6 +75,8 @@ async function main() {
   // The pool must be able to hold every job taken at once.
   poolOptions.maxQueue = Math.max(Number(poolOptions.maxQueue ?? 0), concurrency ?? 0, 64);
 
+  // Required here, not at the top: without bullmq (an optional peer) the catch below prints what to install.
+  const { createQueueConsumer } = require('../lib/queue/consumer');
   const consumer = createQueueConsumer({
     redis: /** @type {string} */ (a.redis),
     queue: /** @type {string} */ (a.queue),
@@ -126,6 +127,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`pyworker-queue-worker: ${err && err.stack ? err.stack : err}\n`);
+  const missingPeer = err && err.code === 'MODULE_NOT_FOUND' && err.cause; // lib/optional.js: the message says it all
+  process.stderr.write(`pyworker-queue-worker: ${missingPeer ? err.message : err && err.stack ? err.stack : err}\n`);
   process.exit(1);
 });

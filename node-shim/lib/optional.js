@@ -9,26 +9,23 @@
  * @module pyworker/optional
  */
 
+const path = require('node:path');
 const { peerDependencies } = require('../package.json');
 
 /**
- * `require(name)`, or an Error naming the feature and the command that installs the range this package
- * was tested with. Any other failure inside the package is rethrown as is.
+ * Where `name` resolves from here, or an Error naming the feature and the command that installs the range
+ * this package was tested with (`code: 'MODULE_NOT_FOUND'`, the original error as its cause).
  * @param {'bullmq'|'fflate'} name
  * @param {string} feature what needs it, for the message
- * @returns {any}
+ * @returns {string}
  */
-function requirePeer(name, feature) {
+function resolvePeer(name, feature) {
   try {
-    return require(name);
+    return require.resolve(name);
   } catch (err) {
-    const e = /** @type {NodeJS.ErrnoException} */ (err);
-    // Only the package itself being absent; not a module missing deep inside it.
-    if (e.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes(`'${name}'`)) throw err;
-    const range = peerDependencies[name];
     const missing = new Error(
       `${feature} needs the npm package ${name}, an optional peer dependency of pyworker-node that is not installed; ` +
-        `in your app's folder run: npm install "${name}@${range}"`,
+        `in your app's folder run: npm install "${name}@${peerDependencies[name]}"`,
       { cause: err },
     );
     /** @type {any} */ (missing).code = 'MODULE_NOT_FOUND';
@@ -36,4 +33,28 @@ function requirePeer(name, feature) {
   }
 }
 
-module.exports = { requirePeer };
+/**
+ * `require(name)` of an optional peer, or the Error of resolvePeer. A failure inside the package once
+ * found is its own, rethrown as is.
+ * @param {'bullmq'|'fflate'} name
+ * @param {string} feature
+ * @returns {any}
+ */
+function requirePeer(name, feature) {
+  return require(resolvePeer(name, feature));
+}
+
+/**
+ * A dependency of a peer, the very copy the peer loads (not one hoisting happens to put beside us): ioredis
+ * is bullmq's, and BullMQ tells its connections apart with instanceof.
+ * @param {string} name
+ * @param {'bullmq'} peer
+ * @param {string} feature
+ * @returns {any}
+ */
+function requireFromPeer(name, peer, feature) {
+  const from = path.dirname(resolvePeer(peer, feature));
+  return require(require.resolve(name, { paths: [from] }));
+}
+
+module.exports = { requirePeer, requireFromPeer };

@@ -368,6 +368,11 @@ class QueueClient extends EventEmitter {
     if (!(await within(this._redis.quit(), DEFAULTS.closeTimeoutMs))) this._redis.disconnect();
     // A Redis that is gone: BullMQ's own connections stop retrying too.
     for (const c of [this._events, this._queue]) c.disconnect().catch(() => {});
+    // ...except that bullmq 5's QueueEvents waits for its connection to be ready before ending it, which never
+    // happens while Redis is unreachable, and its reconnect timer then keeps the process alive after close():
+    // end that ioredis client directly (RedisConnection's own field; absent in another bullmq, then skipped).
+    const events = /** @type {any} */ (this._events).connection?._client;
+    if (events && typeof events.disconnect === 'function' && events.status !== 'end') events.disconnect();
   }
 }
 

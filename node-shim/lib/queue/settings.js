@@ -8,7 +8,7 @@
  * @module pyworker/queue/settings
  */
 
-const IORedis = require('ioredis');
+const { requireFromPeer } = require('../optional');
 const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError } = require('../errors');
 
 const MiB = 1024 * 1024;
@@ -116,6 +116,9 @@ function connectionOptions(redis) {
  * @returns {import('ioredis').Redis & Record<string, any>}
  */
 function connect(redis, { blocking = false } = {}) {
+  // bullmq's own ioredis (pyworker-node does not depend on ioredis itself), loaded with the first connection:
+  // the settings alone (pyworker-queue-worker --help) need neither.
+  const IORedis = requireFromPeer('ioredis', 'bullmq', 'The queue (createQueueClient, createQueueConsumer, pyworker-queue-worker)');
   const extra = blocking ? { maxRetriesPerRequest: null } : {};
   const conn = new IORedis({ ...connectionOptions(redis), ...extra });
   for (const [name, s] of Object.entries(SCRIPTS)) conn.defineCommand(name, s);
