@@ -14,7 +14,7 @@ const { peerDependencies } = require('../package.json');
 
 /**
  * Where `name` resolves from here, or an Error naming the feature and the command that installs the range
- * this package was tested with (`code: 'MODULE_NOT_FOUND'`, the original error as its cause).
+ * this package was tested with (its code is Node's own MODULE_NOT_FOUND, the original error its cause).
  * @param {'bullmq'|'fflate'} name
  * @param {string} feature what needs it, for the message
  * @returns {string}
