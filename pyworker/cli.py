@@ -84,7 +84,6 @@ def _config(args: argparse.Namespace):
     return ServerConfig(
         model=args.model,
         threads=max(1, args.threads),
-        memory_mode=args.memory_mode,
         max_models=args.max_models,
         max_frame_bytes=int(getattr(args, "max_frame_mb", 32) * 1024 * 1024),
         limits=Limits(

@@ -154,15 +154,19 @@ def tune_malloc(reexec: bool = True, mode: str = "lean") -> bool:
     if mode not in MEMORY_MODES:
         raise ValueError(f"memory mode must be one of {MEMORY_MODES}, not {mode!r}")
     results = [lib.mallopt(opt, value) for opt, value in _TUNED]
-    global _tuned, _run_threshold
+    global _tuned, _run_threshold, _keep_heap_s
     _tuned = all(r == 1 for r in results)
     _run_threshold = FAST_RUN_MMAP_THRESHOLD if mode == "fast" else RUN_MMAP_THRESHOLD
+    _keep_heap_s = FAST_IDLE_TRIM_S if mode == "fast" and _tuned else None
     return _tuned
 
 
 _TUNED = ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD), (_M_ARENA_MAX, ARENA_MAX))
 _tuned = False  # set by tune_malloc(): only then does activation_heap() touch the allocator
-_run_threshold = RUN_MMAP_THRESHOLD  # set by tune_malloc() from the memory mode
+# Both set by tune_malloc() from the memory mode, the one place it is read: a process that never called it
+# (an embedding, a test) is lean.
+_run_threshold = RUN_MMAP_THRESHOLD
+_keep_heap_s: float | None = None  # fast: Settler keeps the heap this long after a job
 _pending_trim: threading.Timer | None = None  # fast mode: the idle trim a Settler scheduled
 
 
@@ -223,9 +227,8 @@ class Settler:
     warm-up, or RSS above `max_rss_mb` (which must not retire a worker for pages it would give back).
     """
 
-    def __init__(self, mode: str = "lean", max_rss_mb: float | None = None) -> None:
+    def __init__(self, max_rss_mb: float | None = None) -> None:
         self.settled_mb = rss_mb()
-        self.keep_s = FAST_IDLE_TRIM_S if mode == "fast" else None
         self.max_rss_mb = max_rss_mb
 
     def settle(self, force: bool = False) -> float:
@@ -234,8 +237,8 @@ class Settler:
         now = rss_mb()
         rose = now > self.settled_mb + SETTLE_SLACK_MB
         under_limit = self.max_rss_mb is None or now <= self.max_rss_mb
-        if rose and not force and self.keep_s is not None and under_limit:
-            _schedule_idle_trim(self.keep_s)
+        if rose and not force and _keep_heap_s is not None and under_limit:
+            _schedule_idle_trim(_keep_heap_s)
             return now
         if force or rose:
             _cancel_idle_trim()

@@ -29,7 +29,6 @@ HEAVY_FRAME = 64 * 1024  # after a frame this large (or a remove), give the memo
 class ServerConfig:
     model: str = "u2netp"
     threads: int = 1
-    memory_mode: str = "lean"
     max_models: int = 2  # the cut-out default and the portrait model (docs/id-photos.md#models)
     max_frame_bytes: int = 32 * 1024 * 1024
     limits: Limits = field(default_factory=Limits)
@@ -47,7 +46,7 @@ class Server:
         self.in_fd = in_fd
         self.out_fd = out_fd
         self.models = SessionCache(config.threads, config.max_models)
-        self.settler = memory.Settler(config.memory_mode, config.max_rss_mb)
+        self.settler = memory.Settler(config.max_rss_mb)
         self.jobs = 0
         self.errors = 0
         self.started = time.monotonic()
