@@ -19,11 +19,11 @@ const { errorResponse, HttpError, STATUS_BY_CODE } = require('./lib/express/http
 const { optionsFromFields, FIELD_PARSERS } = require('./lib/express/fields');
 
 /**
- * Batches with progress and their page (lib/batch-router.js), for `app.use(createBatchRouter({remover}))`.
- * @param {Parameters<typeof import('./lib/batch-router').createBatchRouter>[0]} opts
+ * Batches with progress and their page (lib/express/batch-router.js), for `app.use(createBatchRouter({remover}))`.
+ * @param {Parameters<typeof import('./lib/express/batch-router').createBatchRouter>[0]} opts
  */
 function createBatchRouter(opts) {
-  return require('./lib/batch-router').createBatchRouter(opts); // loaded on use, like the index's
+  return require('./lib/express/batch-router').createBatchRouter(opts); // loaded on use, like the index's
 }
 
 module.exports = {

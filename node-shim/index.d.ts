@@ -582,7 +582,7 @@ export declare class QueueConsumer extends EventEmitter {
 export declare function createQueueConsumer(options: QueueConsumerOptions): QueueConsumer;
 
 // ---------------------------------------------------------------------------
-// Batches (lib/batches.js) and their Express routes and page (lib/batch-router.js)
+// Batches (lib/batches.js) and their Express routes and page (lib/express/batch-router.js)
 
 export interface BatchFile {
   name: string;
@@ -647,6 +647,8 @@ export interface BatchRouterOptions {
   ttlMs?: number;
   /** Serve the page at GET /. Default true. */
   page?: boolean;
+  /** Retry-After (seconds) of a 503, as the single-photo router's. Default 2. */
+  retryAfterSeconds?: number;
 }
 /**
  * Express routes: POST /api/batches, GET /api/batches/:id[/events|/items/:i|/results.zip], and the page at GET /.

@@ -44,10 +44,10 @@ function createQueueConsumer(opts) {
 /**
  * Express routes for batches (POST /api/batches, its events, results.zip)
  * and the page at GET /, on a Pool or a QueueClient. Needs express and multer.
- * @param {Parameters<typeof import('./lib/batch-router').createBatchRouter>[0]} opts
+ * @param {Parameters<typeof import('./lib/express/batch-router').createBatchRouter>[0]} opts
  */
 function createBatchRouter(opts) {
-  return require('./lib/batch-router').createBatchRouter(opts);
+  return require('./lib/express/batch-router').createBatchRouter(opts);
 }
 
 module.exports = {

@@ -1,10 +1,10 @@
 'use strict';
 
 /**
- * The optional peer dependencies (package.json peerDependenciesMeta): bullmq for the queue, fflate for the
- * batch router's zip files. npm does not install an optional peer, so the pool alone pulls neither; the
- * feature that needs one loads it on first use and, when it is missing, says which npm command adds it
- * (README.md, Decisions).
+ * The one way to load an optional peer dependency (package.json peerDependenciesMeta): bullmq for the
+ * queue, fflate for the batch router's zip files, express and multer for the routers. npm does not install
+ * an optional peer, so the pool alone pulls none of them; the feature that needs one loads it on first use
+ * and, when it is missing, says which npm command adds it (README.md, Decisions).
  *
  * @module pyworker/optional
  */
@@ -12,10 +12,12 @@
 const path = require('node:path');
 const { peerDependencies } = require('../package.json');
 
+/** @typedef {'bullmq'|'fflate'|'express'|'multer'} Peer */
+
 /**
  * Where `name` resolves from here, or an Error naming the feature and the command that installs the range
  * this package was tested with (its code is Node's own MODULE_NOT_FOUND, the original error its cause).
- * @param {'bullmq'|'fflate'} name
+ * @param {Peer} name
  * @param {string} feature what needs it, for the message
  * @returns {string}
  */
@@ -36,7 +38,7 @@ function resolvePeer(name, feature) {
 /**
  * `require(name)` of an optional peer, or the Error of resolvePeer. A failure inside the package once
  * found is its own, rethrown as is.
- * @param {'bullmq'|'fflate'} name
+ * @param {Peer} name
  * @param {string} feature
  * @returns {any}
  */

@@ -8,8 +8,9 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const express = require('express');
 const fflate = require('fflate');
-const { createQueueClient, createPool } = require('..');
-const { createBatchRouter } = require('../lib/batch-router');
+const { createQueueClient, createPool, QueueFullError } = require('pyworker-node');
+const { createBatchRouter } = require('pyworker-node/express');
+const { BatchStore } = require('../lib/batches');
 const { makePng, isPng, pngSize, standInModelHome, BASE } = require('./helpers');
 const { startRedis } = require('./redis-helper');
 const { startConsumer } = require('./queue-helpers');
@@ -184,5 +185,74 @@ describe('batches on a plain pool', () => {
     assert.equal(sse.filter((e) => e.event === 'progress').length, 10);
     const files = fflate.unzipSync(new Uint8Array(await (await fetch(`${web.base}${results}`)).arrayBuffer()));
     assert.equal(Object.keys(files).length, 10); // 9 images + report.json
+  });
+});
+
+describe('batch router: the same Express layer as the single-photo router', () => {
+  // A closed lazy pool as the remover: no worker ever starts; every request here is answered before a photo runs.
+  let web;
+  let pool;
+  const maxFiles = 3;
+  /** The one store of this app; `full` makes it refuse new batches the way a capped store would. */
+  class Store extends BatchStore {
+    add(batch) {
+      if (this.full) throw new QueueFullError('too many live batches', { maxQueue: 0 });
+      return super.add(batch);
+    }
+  }
+  const store = new Store();
+  before(async () => {
+    pool = createPool({ ...BASE, size: 1, lazy: true });
+    await pool.close();
+    const app = express();
+    app.use(createBatchRouter({ remover: pool, maxFiles, store, retryAfterSeconds: 7, page: false }));
+    web = await listen(app);
+  });
+  after(() => new Promise((r) => web.server.close(r)));
+
+  const photos = (n) => {
+    const fd = new FormData();
+    for (let i = 0; i < n; i++) fd.append('photos', new Blob([makePng(40, 30)]), `p${i}.png`);
+    return fd;
+  };
+
+  it('a malformed multipart body is a 400 bad_request (it was a 500)', async () => {
+    const res = await fetch(`${web.base}/api/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },
+      body: '--XYZ\r\nContent-Disposition: form-data; name="photos"; filename="a.png"\r\n\r\ntruncated',
+    });
+    assert.equal(res.status, 400);
+    const { error } = await res.json();
+    assert.equal(error.code, 'bad_request');
+    assert.match(error.message, /malformed multipart/);
+  });
+
+  it('more files than maxFiles: 413 input_too_large naming the limit', async () => {
+    const res = await fetch(`${web.base}/api/batches`, { method: 'POST', body: photos(maxFiles + 1) });
+    assert.equal(res.status, 413);
+    const { error } = await res.json();
+    assert.equal(error.code, 'input_too_large');
+    assert.equal(error.message, `a batch holds at most ${maxFiles} photos (maxFiles)`);
+  });
+
+  it("a field is parsed by the contract's field list, with its wording", async () => {
+    const fd = photos(1);
+    fd.append('trim', 'maybe');
+    const res = await fetch(`${web.base}/api/batches`, { method: 'POST', body: fd });
+    assert.equal(res.status, 400);
+    assert.deepEqual((await res.json()).error, { code: 'bad_request', message: 'field trim must be true or false, got "maybe"' });
+  });
+
+  it('a 503 carries Retry-After (the batch router had none)', async () => {
+    store.full = true;
+    try {
+      const res = await fetch(`${web.base}/api/batches`, { method: 'POST', body: photos(1) });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '7');
+      assert.equal((await res.json()).error.code, 'queue_full');
+    } finally {
+      store.full = false;
+    }
   });
 });

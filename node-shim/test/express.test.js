@@ -228,4 +228,9 @@ describe('express router: error mapping', () => {
     assert.throws(() => optionsFromFields({ padding: '-1' }), /padding must be an integer/);
     assert.throws(() => optionsFromFields({ trim: 'maybe' }), /trim must be true or false/);
   });
+
+  it('a ticked HTML checkbox ("on") is true, as the batch router always read it', () => {
+    assert.deepEqual(optionsFromFields({ trim: 'on', strict: 'ON', refine: 'false' }), { trim: true, strict: true, refine: false });
+    assert.throws(() => optionsFromFields({ trim: 'off' }), /trim must be true or false, got "off"/);
+  });
 });

@@ -80,7 +80,7 @@ async function main() {
   const out = path.resolve(process.argv[2] || path.join(REPO, 'out', 'page.png'));
   const express = require('express');
   const { createPool } = require('..');
-  const { createBatchRouter } = require('../lib/batch-router');
+  const { createBatchRouter } = require('../lib/express/batch-router');
   const pool = createPool({ python: PYTHON, size: 1 });
   const app = express();
   app.use(createBatchRouter({ remover: pool }));

@@ -1,8 +1,10 @@
 'use strict';
 
 /**
- * Request options from multipart text fields: the same camelCase names as the
- * pool's request options, parsed from strings; the pool validates the values.
+ * Request options from multipart text fields, for both routers: the same camelCase names as the
+ * pool's request options, parsed from strings; the pool validates the values. A boolean is
+ * true/false/1/0, or "on": what an HTML checkbox without a value sends when ticked (an unticked
+ * one sends nothing, so there is no "off").
  *
  * @module pyworker-node/express/fields
  */
@@ -39,8 +41,8 @@ function optionsFromFields(body = {}) {
       if (!/^\d+$/.test(raw)) throw new HttpError(400, 'bad_request', `field ${name} must be an integer >= 0, got "${raw}"`);
       options[name] = Number(raw);
     } else if (kind === 'bool') {
-      if (!/^(true|false|1|0)$/i.test(raw)) throw new HttpError(400, 'bad_request', `field ${name} must be true or false, got "${raw}"`);
-      options[name] = /^(true|1)$/i.test(raw);
+      if (!/^(true|false|1|0|on)$/i.test(raw)) throw new HttpError(400, 'bad_request', `field ${name} must be true or false, got "${raw}"`);
+      options[name] = /^(true|1|on)$/i.test(raw);
     } else {
       options[name] = raw;
     }

@@ -1,8 +1,9 @@
 'use strict';
 
 /**
- * HTTP status and JSON body for each error the router can meet: the pool's
- * typed errors (by code, docs/protocol.md#errors), multer's, and the router's own.
+ * HTTP status and JSON body for each error the routers can meet: the pool's
+ * typed errors (by code, docs/protocol.md#errors), multer's, and the routers' own;
+ * and the one error middleware both routers end with.
  *
  * @module pyworker-node/express/http-errors
  */
@@ -50,4 +51,19 @@ function errorResponse(err, { retryAfterSeconds = 2 } = {}) {
   return { status: 500, code: 'internal', message: 'internal error' };
 }
 
-module.exports = { STATUS_BY_CODE, HttpError, errorResponse };
+/**
+ * The error middleware of both routers: JSON {error: {code, message}}, Retry-After on every 503, the stack
+ * of an unexpected failure (5xx but 503) logged, the message of an unknown error never shown.
+ * @param {{retryAfterSeconds?: number}} [opts]
+ */
+function errorHandler({ retryAfterSeconds = 2 } = {}) {
+  return (/** @type {unknown} */ err, /** @type {any} */ req, /** @type {any} */ res, /** @type {(err?: unknown) => void} */ next) => {
+    if (res.headersSent) return next(err);
+    const r = errorResponse(err, { retryAfterSeconds });
+    if (r.status >= 500 && r.status !== 503) console.error(`[pyworker] ${req.method} ${req.originalUrl}: ${err instanceof Error ? err.stack : String(err)}`);
+    if (r.headers) res.set(r.headers);
+    res.status(r.status).json({ error: { code: r.code, message: r.message } });
+  };
+}
+
+module.exports = { STATUS_BY_CODE, HttpError, errorResponse, errorHandler };

@@ -18,22 +18,14 @@
  */
 
 const { getDefaultPool } = require('../default-pool');
-const { HttpError, errorResponse } = require('./http-errors');
+const { requirePeer } = require('../optional');
+const { HttpError, errorHandler } = require('./http-errors');
 const { optionsFromFields } = require('./fields');
+const { formParser } = require('./form');
 const { health } = require('./health');
 
 const MiB = 1024 * 1024;
 const ACCEPTED_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/bmp']);
-
-/** @param {string} name */
-function requirePeer(name) {
-  try {
-    return require(name);
-  } catch (err) {
-    if (/** @type {any} */ (err).code !== 'MODULE_NOT_FOUND') throw err;
-    throw new Error(`pyworker-node/express needs ${name} in your app: npm install express multer`, { cause: err });
-  }
-}
 
 /**
  * @param {object} [opts]
@@ -49,28 +41,14 @@ function requirePeer(name) {
  *   (default: the pool's jobTimeoutMs)
  */
 function createRouter(opts = {}) {
-  const express = requirePeer('express');
-  const multer = requirePeer('multer');
-  const pool = opts.pool ?? getDefaultPool();
+  const express = requirePeer('express', 'pyworker-node/express (createRouter)');
   const { maxUploadBytes = 10 * MiB, retryAfterSeconds = 2, maxTotalUploadBytes = 64 * MiB } = opts;
+  const parseForm = formParser({ field: 'image', limits: { fileSize: maxUploadBytes, files: 1, fields: 20, fieldSize: 64 * 1024 } });
+  const pool = opts.pool ?? getDefaultPool();
   const budget = uploadBudget(maxUploadBytes, maxTotalUploadBytes);
   const timeoutMs = opts.timeoutMs ?? pool.options.jobTimeoutMs;
   const criticalMb = opts.criticalMb ?? pool.options.memoryLimitMb ?? 1024;
   const thresholds = { criticalMb, warnMb: opts.warnMb ?? Math.round(criticalMb * 0.8) };
-
-  const upload = multer({
-    storage: multer.memoryStorage(),
-    limits: { fileSize: maxUploadBytes, files: 1, fields: 20, fieldSize: 64 * 1024 },
-    // No fileFilter: the declared type decides nothing (phones send image/jpg, application/octet-stream or
-    // none); the worker sniffs the bytes and answers unsupported_format naming what it found.
-  });
-  const single = upload.single('image');
-  /** multer, with a broken body (truncated, no boundary) answered 400 instead of 500. */
-  const parseForm = (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) =>
-    single(req, res, (/** @type {any} */ err) => {
-      if (!err || err instanceof HttpError || err.name === 'MulterError') return next(err);
-      next(new HttpError(400, 'bad_request', `malformed multipart/form-data body: ${err.message}`));
-    });
 
   const router = express.Router();
 
@@ -104,13 +82,7 @@ function createRouter(opts = {}) {
   });
 
   // Errors of these routes only: JSON with the code and the worker's message.
-  router.use((/** @type {any} */ err, /** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
-    if (res.headersSent) return next(err);
-    const r = errorResponse(err, { retryAfterSeconds });
-    if (r.status >= 500 && r.status !== 503) console.error(`[pyworker] ${req.method} ${req.originalUrl}: ${err && err.stack}`);
-    if (r.headers) res.set(r.headers);
-    res.status(r.status).json({ error: { code: r.code, message: r.message } });
-  });
+  router.use(errorHandler({ retryAfterSeconds }));
 
   return router;
 }

@@ -20,63 +20,19 @@
  * app servers, route a batch's requests to the server that took it (sticky
  * sessions), while its photos run on any consumer of the queue.
  *
- * @module pyworker/batch-router
+ * @module pyworker-node/express/batch-router
  */
 
 const path = require('node:path');
-const { runBatch, batchZip, photosFromZip, isZip, BatchStore, BATCH_DEFAULTS } = require('./batches');
-const { parseRequestOptions } = require('./request-options');
-const { ERROR_CODES } = require('./errors');
-const { requirePeer } = require('./optional');
+const { runBatch, batchZip, photosFromZip, isZip, BatchStore, BATCH_DEFAULTS } = require('../batches');
+const { parseRequestOptions } = require('../request-options');
+const { requirePeer } = require('../optional');
+const { HttpError, errorHandler } = require('./http-errors');
+const { optionsFromFields } = require('./fields');
+const { formParser } = require('./form');
 
 const MiB = 1024 * 1024;
-const PUBLIC_DIR = path.join(__dirname, '..', 'public');
-
-/** Per-photo options accepted as text fields, and their kinds. */
-const FIELD_KINDS = {
-  maxSize: 'int',
-  padding: 'int',
-  trim: 'bool',
-  refine: 'bool',
-  onlyMask: 'bool',
-  faceRequired: 'bool',
-  strict: 'bool',
-  format: 'string',
-  bgColor: 'string',
-  crop: 'string',
-  preset: 'string',
-  model: 'string',
-};
-
-
-class HttpError extends Error {
-  /** @param {string} code @param {string} message */
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
-
-/** @param {Record<string, unknown>} body */
-function optionsFromFields(body = {}) {
-  /** @type {Record<string, unknown>} */
-  const options = {};
-  for (const [name, kind] of Object.entries(FIELD_KINDS)) {
-    const raw = body[name];
-    if (raw === undefined || raw === '') continue;
-    if (typeof raw !== 'string') throw new HttpError('bad_request', `field ${name} must be given once`);
-    if (kind === 'int') {
-      if (!/^\d+$/.test(raw)) throw new HttpError('bad_request', `field ${name} must be an integer >= 0, got "${raw}"`);
-      options[name] = Number(raw);
-    } else if (kind === 'bool') {
-      if (!/^(true|false|1|0|on)$/i.test(raw)) throw new HttpError('bad_request', `field ${name} must be true or false, got "${raw}"`);
-      options[name] = /^(true|1|on)$/i.test(raw);
-    } else {
-      options[name] = raw;
-    }
-  }
-  return options;
-}
+const PUBLIC_DIR = path.join(__dirname, '..', '..', 'public');
 
 /**
  * @param {object} opts
@@ -87,37 +43,40 @@ function optionsFromFields(body = {}) {
  * @param {number} [opts.concurrency] photos of one batch sent at once
  * @param {number} [opts.ttlMs] a finished batch is kept this long
  * @param {boolean} [opts.page] serve the page at GET / (default true)
+ * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
  * @param {BatchStore} [opts.store]
  */
 function createBatchRouter(opts) {
   // Its zip upload and results.zip need fflate: said when the app starts, not at the first download.
   requirePeer('fflate', 'createBatchRouter (zip uploads and results.zip)');
-  const express = require('express');
-  const multer = require('multer');
+  const express = requirePeer('express', 'createBatchRouter');
   if (!opts || !opts.remover || typeof opts.remover.removeWithMeta !== 'function') throw new TypeError('createBatchRouter needs {remover}: a Pool or a QueueClient');
   const remover = opts.remover;
   const maxFiles = opts.maxFiles ?? BATCH_DEFAULTS.maxFiles;
   const maxBytes = opts.maxBytes ?? BATCH_DEFAULTS.maxBytes;
   const store = opts.store || new BatchStore({ ttlMs: opts.ttlMs });
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: opts.maxUploadBytes ?? 100 * MiB, files: maxFiles, fields: 30 } });
+  const parseForm = formParser({
+    limits: { fileSize: opts.maxUploadBytes ?? 100 * MiB, files: maxFiles, fields: 30 },
+    tooManyFiles: `a batch holds at most ${maxFiles} photos (maxFiles)`,
+  });
 
   const router = express.Router();
 
-  router.post('/api/batches', upload.any(), (req, res, next) => {
+  router.post('/api/batches', parseForm, (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
     try {
       const options = optionsFromFields(req.body);
       parseRequestOptions(options); // a bad option is a 400 now, not N failed photos
       const uploaded = /** @type {any[]} */ (req.files || []);
-      if (uploaded.length === 0) throw new HttpError('bad_request', 'send photos (or one zip of photos) as multipart/form-data files');
+      if (uploaded.length === 0) throw new HttpError(400, 'bad_request', 'send photos (or one zip of photos) as multipart/form-data files');
       /** @type {{name: string, data: Buffer}[]} */
       let files = [];
       for (const f of uploaded) {
         if (isZip(f.buffer)) files = files.concat(photosFromZip(f.buffer, { maxFiles: maxFiles - files.length, maxBytes }));
         else files.push({ name: f.originalname || `photo-${files.length + 1}`, data: f.buffer });
       }
-      if (files.length > maxFiles) throw new HttpError('input_too_large', `a batch holds at most ${maxFiles} photos (maxFiles), got ${files.length}`);
+      if (files.length > maxFiles) throw new HttpError(413, 'input_too_large', `a batch holds at most ${maxFiles} photos (maxFiles), got ${files.length}`);
       const total = files.reduce((a, f) => a + f.data.length, 0);
-      if (total > maxBytes) throw new HttpError('input_too_large', `the batch's photos are ${(total / MiB).toFixed(1)}MB, more than ${(maxBytes / MiB).toFixed(0)}MB (maxBytes)`);
+      if (total > maxBytes) throw new HttpError(413, 'input_too_large', `the batch's photos are ${(total / MiB).toFixed(1)}MB, more than ${(maxBytes / MiB).toFixed(0)}MB (maxBytes)`);
       const batch = store.add(runBatch(remover, files, options, { concurrency: opts.concurrency }));
       const base = `${req.baseUrl}/api/batches/${batch.id}`;
       res.status(202).json({ id: batch.id, total: batch.total, events: `${base}/events`, results: `${base}/results.zip` });
@@ -129,7 +88,7 @@ function createBatchRouter(opts) {
   /** @param {import('express').Request} req */
   const batchOf = (req) => {
     const b = store.get(String(req.params.id));
-    if (!b) throw new HttpError('not_found', `no batch ${req.params.id} here (unknown, or expired after ${Math.round(store.ttlMs / 1000)} s)`);
+    if (!b) throw new HttpError(404, 'not_found', `no batch ${req.params.id} here (unknown, or expired after ${Math.round(store.ttlMs / 1000)} s)`);
     return b;
   };
 
@@ -166,8 +125,8 @@ function createBatchRouter(opts) {
 
   router.get('/api/batches/:id/items/:index', (req, res) => {
     const it = batchOf(req).items[Number(req.params.index)];
-    if (!it) throw new HttpError('not_found', `no photo ${req.params.index} in batch ${req.params.id}`);
-    if (!it.result) throw new HttpError('not_found', it.error ? `photo ${it.index} failed: ${it.error.code}` : `photo ${it.index} is not done yet`);
+    if (!it) throw new HttpError(404, 'not_found', `no photo ${req.params.index} in batch ${req.params.id}`);
+    if (!it.result) throw new HttpError(404, 'not_found', it.error ? `photo ${it.index} failed: ${it.error.code}` : `photo ${it.index} is not done yet`);
     res.set({ 'Content-Type': it.mime || 'application/octet-stream', 'Cache-Control': 'private, max-age=3600' }).send(it.result);
   });
 
@@ -180,21 +139,10 @@ function createBatchRouter(opts) {
 
   if (opts.page !== false) router.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: 0 }));
 
-  // Errors of these routes: JSON {error: {code, message}}.
-  // eslint-disable-next-line no-unused-vars
-  router.use('/api/batches', (/** @type {any} */ err, /** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
-    let code = err && err.code;
-    let message = String((err && err.message) || err);
-    if (err instanceof multer.MulterError) {
-      code = err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FILE_COUNT' ? 'input_too_large' : 'bad_request';
-      message = `${err.message}${err.field ? ` (field ${err.field})` : ''}`;
-    }
-    const status = (ERROR_CODES[code] && ERROR_CODES[code].http) || 500; // declared once, in pyworker/errors.py
-    if (status === 500) message = 'internal error';
-    res.status(status).json({ error: { code: status === 500 ? 'internal' : code, message } });
-  });
+  // Errors of these routes: JSON {error: {code, message}}, as the single-photo router's.
+  router.use('/api/batches', errorHandler({ retryAfterSeconds: opts.retryAfterSeconds }));
 
   return router;
 }
 
-module.exports = { createBatchRouter, optionsFromFields, PUBLIC_DIR };
+module.exports = { createBatchRouter, PUBLIC_DIR };
