@@ -38,7 +38,7 @@ MISSING = (250, 228, 228)
 FRAME = (160, 160, 160)
 LINE = 22  # report line height
 
-# Short labels for the report's checks (pyworker/pipeline/idphoto.py names them).
+# Short labels for the report's checks (pyworker/pipeline/compliance.py names them).
 LABELS = {
     "head_height": "head",
     "eye_line": "eye line",

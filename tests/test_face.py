@@ -22,7 +22,7 @@ def _dot_after_rotate(point: tuple[float, float], degrees: float, centre: tuple[
     return float((xs * turned).sum() / total), float((ys * turned).sum() / total)
 
 
-# Within the ±30° the pipeline ever turns (idphoto.MAX_ROLL_DEG): the landmarks are turned about the
+# Within the ±30° the pipeline ever turns (framing.MAX_ROLL_DEG): the landmarks are turned about the
 # centre as points, PIL turns pixel areas (pixel i spans i..i+1), which moves a point by up to 0.37 px at 30°.
 @pytest.mark.parametrize("degrees", [-30.0, 7.5, 30.0])
 def test_rotated_landmarks_land_where_pil_puts_the_pixels(degrees: float) -> None:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from demo import contact_sheet, variants
-from pyworker.pipeline.idphoto import FACE_FRAMING, PRESETS
+from pyworker.pipeline.presets import FACE_FRAMING, PRESETS
 
 from .images import ASTRONAUT, decode, encode, iou, subject_scene
 from .workerproc import REPO, WorkerProcess

@@ -1,4 +1,4 @@
-"""One remove job: decode -> infer -> post-process -> encode, each step timed.
+"""One remove job: decode -> plan -> mask -> frame -> compose -> encode, each step timed.
 
 Coordinates: every box is computed in the decoded ("working") image and
 converted to input-image pixels once, for meta, at the end.
@@ -15,9 +15,11 @@ from PIL import Image
 
 from ..errors import WorkerError
 from ..models import SessionCache
-from . import idphoto
+from . import plan
+from .compliance import compliance, failing_summary
 from .decode import Limits, load_scaled, open_image
 from .encode import compose, encode
+from .framing import Framed, frame
 from .mask import pad_box, refine, subject_box
 from .options import RemoveOptions
 
@@ -90,22 +92,16 @@ def _crop_resize(img: Image.Image | None, box: Box | None, size: tuple[int, int]
 
 
 def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limits, default_model: str) -> Result:
+    """decode -> plan -> mask -> frame -> compose -> encode (the plan's first half, before decoding, fails fast)."""
     clock = _Clock()
-    preset = idphoto.get_preset(opts.preset)
-    opts = idphoto.apply_preset(opts, preset)
-    id_photo = opts.crop == "face"
-    # ID photos are of people: the portrait matting model unless the request names one.
-    model_name = opts.model or (idphoto.PORTRAIT_MODEL if id_photo else default_model)
+    job = plan.begin(opts, default_model)
     # A missing model fails fast, before decoding. A cut-out loads its model before decoding too (a
     # first load never adds to a decoded photo's peak); an ID photo only once the faces say which one.
-    model_class = models.check(model_name)
-    model = None if id_photo else models.get(model_name)
+    model_class = models.check(job.model)
+    model = None if job.id_photo else models.get(job.model)
 
     img = open_image(data, limits)
-    # Decode no larger than needed: the output size, never below the model's
-    # input (the mask would lose detail), larger when a face crop zooms in.
-    target = idphoto.working_side(opts, preset) if id_photo else opts.output_max_size
-    decoded = load_scaled(img, max(target, model_class.input_size) if target else 0)
+    decoded = load_scaled(img, plan.decode_side(job, model_class.input_size))
     del img
     rgb, alpha = decoded.rgb, decoded.alpha
     input_size = decoded.input_size
@@ -113,73 +109,39 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     work_size = rgb.size
     clock.lap("decode")
 
-    # An ID photo looks for faces before matting: the mask model depends on the answer.
-    faces = idphoto.detect_faces(rgb) if id_photo else []
-    fallback: dict[str, str] | None = None
-    if id_photo and not faces:
-        if opts.face_required:  # answered before paying for a mask
-            raise WorkerError("no_face", idphoto.no_face_message([], rgb.size))
-        if not opts.model and model_name != default_model:
-            # No face: the portrait model has no person to matte and smears whatever it
-            # finds (docs/id-photos.md#models); the general cut-out model's mask is better.
-            # Never loading the portrait model for it keeps the job's peak at a plain cut-out's.
-            fallback = {"from": model_name, "reason": "no_face"}
-            model_name = default_model
+    job = plan.look(job, rgb, default_model)  # an ID photo's faces, found before matting, choose the model
+    opts = job.opts
     if model is None:
         clock.lap("post")  # face detection is part of the framing, as it always was
-        model = models.get(model_name)
-
+        model = models.get(job.model)
     small_mask = model.predict(rgb)
     clock.lap("infer")
     clock.ms["run"] = round(model.last_run_ms, 1)  # session.run alone, part of infer
 
     cap = output_pixel_cap(opts, limits)
-    framed: idphoto.Framed | None = None
-    crop_box: Box | None = None  # in working coordinates (straightened ones when meta.roll_deg != 0)
-    crop_mode = "none"
-    if opts.crop == "face":
-        full_mask = small_mask.resize(work_size, LANCZOS)
-        framed = idphoto.frame(rgb, full_mask, alpha, opts, preset, faces)
-        rgb, full_mask, alpha = framed.rgb, framed.mask, framed.alpha
-        crop_box, crop_mode = framed.crop_box, framed.mode
+    framed: Framed | None = None
+    if job.id_photo:
+        framed = frame(rgb, small_mask.resize(work_size, LANCZOS), alpha, opts, job.preset, job.faces)
         out_size = fit(framed.out_size, 0, cap)
-        mask = _crop_resize(full_mask, crop_box, out_size)
-        del full_mask
+        rgb, mask, alpha = (_crop_resize(i, framed.crop_box, out_size) for i in (framed.rgb, framed.mask, framed.alpha))
+        crop_box, crop_mode = framed.crop_box, framed.mode  # working pixels, straightened when roll_deg != 0
     else:
         out_size = fit(work_size, opts.output_max_size, cap)
-        mask = small_mask.resize(out_size, LANCZOS)
-    rgb = _crop_resize(rgb, crop_box, out_size)
-    alpha = _crop_resize(alpha, crop_box, out_size)
+        mask, crop_box, crop_mode = small_mask.resize(out_size, LANCZOS), None, "none"
+        rgb, alpha = _crop_resize(rgb, None, out_size), _crop_resize(alpha, None, out_size)
     assert rgb is not None and mask is not None
     if opts.refine:
         mask = refine(mask)
     if opts.trim and crop_mode == "none":
-        box = subject_box(mask)
-        if box is not None:
-            box = pad_box(box, opts.padding)
-            # The padded box obeys max_size and the pixel cap like any result: past them, shrink the
-            # picture first and cut the shrunk box, so a wide margin never exists at full size.
-            scale = shrink((box[2] - box[0], box[3] - box[1]), opts.output_max_size, cap)
-            if scale < 1:
-                small = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-                rgb, mask = rgb.resize(small, LANCZOS), mask.resize(small, LANCZOS)
-                alpha = alpha.resize(small, LANCZOS) if alpha is not None else None
-                left, top = math.floor(box[0] * scale), math.floor(box[1] * scale)
-                bound = fit((box[2] - box[0], box[3] - box[1]), opts.output_max_size, cap)
-                box = (left, top, left + bound[0], top + bound[1])
-            to_work = work_size[0] / rgb.width
-            rgb, mask = rgb.crop(box), mask.crop(box)
-            alpha = alpha.crop(box) if alpha is not None else None
-            crop_box = tuple(round(v * to_work) for v in box)  # type: ignore[assignment]
-            crop_mode = "trim"
+        rgb, mask, alpha, crop_box, crop_mode = _trim(rgb, mask, alpha, opts, cap, work_size)
     composed = compose(rgb, mask, alpha, opts)
     report = None
     if framed is not None:
-        report = idphoto.compliance(
-            framed, composed, opts.bg_color, (fallback["from"], model_name) if fallback else None
+        report = compliance(
+            framed, composed, opts.bg_color, (job.fallback["from"], job.model) if job.fallback else None
         )
-    if report is not None and opts.strict and not report["passed"]:
-        raise WorkerError("not_compliant", f"{report['preset']}: {idphoto.failing_summary(report)}")
+        if opts.strict and not report["passed"]:
+            raise WorkerError("not_compliant", f"{report['preset']}: {failing_summary(report)}")
     del rgb, mask, alpha  # the encoder's buffers (~15 bytes a pixel for WEBP) come next
     clock.lap("post")
 
@@ -194,8 +156,8 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             "height": composed.size[1],
             "input_width": input_size[0],
             "input_height": input_size[1],
-            "model": model_name,
-            "model_fallback": fallback,
+            "model": job.model,
+            "model_fallback": job.fallback,
             "crop_mode": crop_mode,
             "crop_box": _scaled(crop_box, to_input),
             "face": framed.face.to_wire(to_input) if framed is not None and framed.face is not None else None,
@@ -206,3 +168,32 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             "timings_ms": clock.total(),
         },
     )
+
+
+def _trim(
+    rgb: Image.Image,
+    mask: Image.Image,
+    alpha: Image.Image | None,
+    opts: RemoveOptions,
+    cap: int,
+    work_size: tuple[int, int],
+) -> tuple[Image.Image, Image.Image, Image.Image | None, Box | None, str]:
+    """`trim`: the subject's box plus padding (crop_box in working pixels), or everything when the mask is empty."""
+    box = subject_box(mask)
+    if box is None:
+        return rgb, mask, alpha, None, "none"
+    box = pad_box(box, opts.padding)
+    # The padded box obeys max_size and the pixel cap like any result: past them, shrink the
+    # picture first and cut the shrunk box, so a wide margin never exists at full size.
+    scale = shrink((box[2] - box[0], box[3] - box[1]), opts.output_max_size, cap)
+    if scale < 1:
+        small = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb, mask = rgb.resize(small, LANCZOS), mask.resize(small, LANCZOS)
+        alpha = alpha.resize(small, LANCZOS) if alpha is not None else None
+        left, top = math.floor(box[0] * scale), math.floor(box[1] * scale)
+        bound = fit((box[2] - box[0], box[3] - box[1]), opts.output_max_size, cap)
+        box = (left, top, left + bound[0], top + bound[1])
+    to_work = work_size[0] / rgb.width
+    rgb, mask = rgb.crop(box), mask.crop(box)
+    alpha = alpha.crop(box) if alpha is not None else None
+    return rgb, mask, alpha, tuple(round(v * to_work) for v in box), "trim"  # type: ignore[return-value]

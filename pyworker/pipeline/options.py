@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import WorkerError, echo
-from .idphoto import PRESETS
+from .presets import PRESETS, RGB
 
-RGB = tuple[int, int, int]
 DEFAULT_MAX_SIZE = 800
 
 

@@ -1,0 +1,145 @@
+"""The compliance report of an ID photo (meta.compliance; docs/id-photos.md#compliance).
+
+Every check has a value, the accepted value or range, and a verdict; `strict`
+turns a failing report into the error not_compliant (failing_summary names
+what failed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .framing import MAX_ROLL_DEG, MIN_FACE_COVERAGE, Box, Framed, Head
+from .presets import RGB
+
+# Compliance thresholds that are not per preset (docs/id-photos.md#compliance).
+MAX_RESIDUAL_ROLL = 3.0  # degrees; standards say "eyes level" with no figure; 3° is below what people notice
+MAX_UPSCALE = 1.5  # output pixels per source pixel (the issue's figure; above it the print looks soft)
+MIN_BG_UNIFORMITY = 0.95  # share of the border strip that is plain background
+BG_STRIP = 0.08  # without a face: the top strip checked, share of the frame height
+# Semi-axes (horizontal, vertical) of the ellipse around the head, in head heights:
+# the head is about 0.75 as wide as tall, hair wider still; 10 % slack vertically.
+BG_HEAD_ELLIPSE = (0.55, 0.55)
+BG_TOLERANCE = 12  # grey levels from the background colour that still count as background
+
+
+def _check(name: str, value: Any, accepted: Any, passed: bool, note: str | None = None) -> dict[str, Any]:
+    check = {"name": name, "value": value, "accepted": accepted, "passed": bool(passed)}
+    if note:
+        check["note"] = note
+    return check
+
+
+def _in(value: float, lo: float, hi: float) -> bool:
+    return lo <= value <= hi
+
+
+def _background_uniformity(composed: Image.Image, bg: RGB | None, head: Head | None, box: Box) -> float:
+    """Share of the background zone that is plain background colour (or transparent).
+
+    The zone is every pixel above the mouth (halfway from the eyes to the chin:
+    lower, shoulders and a collar may rise) and outside an ellipse around the
+    head (BG_HEAD_ELLIPSE x head height): where a passport photo shows only the
+    backdrop. Fringes the mask kept (a flag, a tripod, a doorframe) lower it.
+    Without a face, the top BG_STRIP of the frame.
+    """
+    w, h = composed.size
+    arr = np.asarray(composed)
+    if head is None:
+        zone = np.zeros((h, w), bool)
+        zone[: max(1, round(BG_STRIP * h))] = True
+    else:
+        k = h / max(1, box[3] - box[1])  # working -> output pixels
+        cx, cy = (head.eyes[0] - box[0]) * k, ((head.crown + head.chin) / 2 - box[1]) * k
+        size = (head.chin - head.crown) * k
+        ax, ay = BG_HEAD_ELLIPSE[0] * size, BG_HEAD_ELLIPSE[1] * size
+        yy, xx = np.mgrid[0:h, 0:w]
+        outside = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 > 1
+        zone = outside & (yy < ((head.eyes[1] + head.chin) / 2 - box[1]) * k)
+    px = arr[zone].astype(np.int16)
+    if px.size == 0:
+        return 1.0
+    if composed.mode == "L":  # only_mask: the mask itself, background is 0
+        plain = px <= BG_TOLERANCE
+    elif composed.mode == "RGBA" and bg is None:
+        plain = px[:, 3] <= BG_TOLERANCE
+    else:
+        colour = np.asarray(bg if bg is not None else (255, 255, 255), dtype=np.int16)
+        plain = (np.abs(px[:, :3] - colour) <= BG_TOLERANCE).all(axis=1)
+    return float(plain.mean())
+
+
+def compliance(
+    framed: Framed, composed: Image.Image, bg: RGB | None, fell_back: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The report of meta.compliance: every check with its value, accepted range and verdict.
+
+    `fell_back`: (portrait model, model used) when no face was found and the general model made the mask.
+    """
+    p = framed.framing
+    x0, y0, x1, y1 = framed.crop_box
+    frame_h = max(1, y1 - y0)
+    out_h = framed.out_size[1]
+    checks = []
+    head = framed.head
+    if head is not None:
+        share = (head.chin - head.crown) / frame_h
+        eye = (head.eyes[1] - y0) / frame_h
+        head_range = [round(v, 3) for v in p.head_range]
+        checks.append(_check("head_height", round(share, 3), head_range, _in(share, *p.head_range)))
+        checks.append(_check("eye_line", round(eye, 3), list(p.eye_range), _in(eye, *p.eye_range)))
+    else:
+        checks.append(_check("head_height", None, [round(v, 3) for v in p.head_range], False, "no face"))
+        checks.append(_check("eye_line", None, list(p.eye_range), False, "no face"))
+    limit = [-MAX_RESIDUAL_ROLL, MAX_RESIDUAL_ROLL]
+    if framed.measured_roll is None:
+        checks.append(_check("roll", None, limit, False, "no face"))
+    elif framed.turned:
+        checks.append(_check("roll", None, limit, False, "the face is turned away: not frontal, roll not measured"))
+    elif abs(framed.measured_roll) > MAX_ROLL_DEG:
+        note = f"not straightened: the eye line is {framed.measured_roll:.1f}° off, beyond ±{MAX_ROLL_DEG:.0f}°"
+        checks.append(_check("roll", round(framed.measured_roll, 1), limit, False, note))
+    else:
+        residual = framed.residual_roll
+        note = f"straightened by {framed.roll_deg:.1f}°" if framed.straightened else None
+        if residual is None:
+            note = f"straightened by {framed.roll_deg:.1f}°, face not found again to measure what is left"
+            checks.append(_check("roll", None, limit, False, note))
+        else:
+            checks.append(_check("roll", round(residual, 1), limit, abs(residual) <= MAX_RESIDUAL_ROLL, note))
+    if head is not None:
+        room = (head.crown - y0) / frame_h
+        inside = head.crown_visible and room >= p.top_margin - 0.5 / frame_h
+        note = None if head.crown_visible else "the photo cuts the top of the head"
+        checks.append(_check("crown_visible", head.crown_visible and inside, True, inside, note))
+    else:
+        checks.append(_check("crown_visible", None, True, False, "no face"))
+    note = None
+    if fell_back is not None:
+        note = f"no face found: the mask is the general model {fell_back[1]}'s, not the portrait model {fell_back[0]}'s"
+    checks.append(_check("faces", framed.faces_in_subject, 1, framed.faces_in_subject == 1, note))
+    coverage = round(framed.face_coverage, 2)
+    checks.append(_check("face_in_subject", coverage, [MIN_FACE_COVERAGE, 1.0], coverage >= MIN_FACE_COVERAGE))
+    upscale = out_h / frame_h
+    note = f"upscaled {upscale:.1f}x from a {x1 - x0}x{frame_h} px region" if upscale > MAX_UPSCALE else None
+    checks.append(_check("upscale", round(upscale, 2), [0, MAX_UPSCALE], upscale <= MAX_UPSCALE, note))
+    uniform = _background_uniformity(composed, bg, head, framed.crop_box)
+    checks.append(_check("background", round(uniform, 3), [MIN_BG_UNIFORMITY, 1.0], uniform >= MIN_BG_UNIFORMITY))
+    return {"preset": p.name, "passed": all(c["passed"] for c in checks), "checks": checks}
+
+
+def failing_summary(report: dict[str, Any]) -> str:
+    """'head_height 0.81 (accepted 0.644-0.756); upscale 3.6 (accepted 0-1.5)' for the not_compliant message."""
+    parts = []
+    for c in report["checks"]:
+        if c["passed"]:
+            continue
+        acc = c["accepted"]
+        acc_text = f"{acc[0]}-{acc[1]}" if isinstance(acc, list) else str(acc).lower()
+        value = str(c["value"]).lower() if isinstance(c["value"], bool) or c["value"] is None else c["value"]
+        note = f", {c['note']}" if c.get("note") else ""
+        parts.append(f"{c['name']} {value} (accepted {acc_text}{note})")
+    return "; ".join(parts)
