@@ -16,13 +16,12 @@
 const { EventEmitter } = require('node:events');
 const { randomInt } = require('node:crypto');
 const { Worker } = require('./worker');
-const { EXIT, WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError, isCallerError } = require('./errors');
-const { parseRequestOptions, camelize } = require('./request-options');
+const { EXIT, WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError } = require('./errors');
+const { camelize } = require('./request-options');
 const { normalizePoolOptions, workerArgs } = require('./settings');
 const { workerSpawnEnv } = require('./spawn');
 const { makeLogger } = require('./logger');
-const { sniffMime } = require('./mime');
-const { onAbort } = require('./abort');
+const { takeRequest, refuse, settleFailure, onAbort } = require('./front');
 const liveness = require('./liveness');
 const { resultBuffer } = require('./fallback');
 
@@ -312,19 +311,15 @@ class Pool extends EventEmitter {
    * @returns {Promise<any>}
    */
   _submit(image, options) {
-    let parsed;
+    let buf, parsed;
     try {
-      if (!(image instanceof Uint8Array)) {
-        throw new TypeError(`image must be a Buffer or Uint8Array, got ${image === null ? 'null' : typeof image}`);
-      }
-      parsed = parseRequestOptions(options, this.workerInfo && this.workerInfo.limits);
+      ({ buf, parsed } = takeRequest(image, options, this.workerInfo && this.workerInfo.limits));
     } catch (err) {
       return Promise.reject(err);
     }
-    const buf = Buffer.isBuffer(image) ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
     const fallback = parsed.fallback || this.options.fallback;
     /** @param {Error} err */
-    const refuse = (err) => (fallback === 'original' && this._fallbackApplies(err) ? Promise.resolve(this._fallbackResult(buf, err)) : Promise.reject(err));
+    const refused = (err) => refuse(fallback, buf, err, (e) => this._onFallback(e));
 
     if (this._closing) return Promise.reject(new PoolClosedError());
     if (parsed.signal && parsed.signal.aborted) {
@@ -333,17 +328,17 @@ class Pool extends EventEmitter {
     }
     const limits = this.workerInfo && this.workerInfo.limits;
     if (limits && typeof limits.max_input_mb === 'number' && buf.length > limits.max_input_mb * MiB) {
-      return refuse(
+      return refused(
         new WorkerError(`File size (${fmtMb(buf.length / MiB)}) exceeds maximum (${fmtMb(limits.max_input_mb)})`, {
           code: 'input_too_large',
         }),
       );
     }
     const startError = this._failFastError();
-    if (startError) return refuse(startError);
+    if (startError) return refused(startError);
     if (this.queue.length >= this.options.maxQueue && this._inPhase('idle').length === 0) {
       this._counters.queueFull += 1;
-      return refuse(
+      return refused(
         new QueueFullError(`queue is full (maxQueue=${this.options.maxQueue}); retry later or raise maxQueue`, {
           maxQueue: this.options.maxQueue,
         }),
@@ -353,7 +348,7 @@ class Pool extends EventEmitter {
     const queuedBytes = this.queue.reduce((n, j) => n + (j.image ? j.image.length : 0), 0);
     if (this.queue.length > 0 && queuedBytes + buf.length > this.options.maxQueueBytes && this._inPhase('idle').length === 0) {
       this._counters.queueFull += 1;
-      return refuse(
+      return refused(
         new QueueFullError(
           `queue is full: ${fmtMb(queuedBytes / MiB)} of images wait, and this ${fmtMb(buf.length / MiB)} one would pass ` +
             `maxQueueBytes (${fmtMb(this.options.maxQueueBytes / MiB)}); retry later or raise maxQueueBytes`,
@@ -384,19 +379,11 @@ class Pool extends EventEmitter {
     });
   }
 
-  /** @param {Error} err */
-  _fallbackApplies(err) {
-    // Worker-side failures only: the caller's own mistakes always reject (errors.CALLER_CODES).
-    if (isCallerError(err)) return false;
-    return err instanceof WorkerError || err instanceof TimeoutError || err instanceof QueueFullError;
-  }
-
-  /** @param {Buffer} image @param {Error} error */
-  _fallbackResult(image, error) {
+  /** A request answered with its own input (`fallback: 'original'`). @param {Error} error */
+  _onFallback(error) {
     this._counters.fallbacks += 1;
     const code = error instanceof PyworkerError ? error.code : undefined;
     this._log({ level: 'warn', event: 'fallback', source: 'client', code, message: error.message });
-    return { image, mime: sniffMime(image), meta: null, stats: null, workerPid: null, attempts: 0, fallback: true, error };
   }
 
   /**
@@ -419,12 +406,9 @@ class Pool extends EventEmitter {
     if (!err) {
       this._counters.completed += 1;
       job.resolve(result);
-    } else if (job.fallback === 'original' && this._fallbackApplies(err) && input) {
-      this._counters.failed += 1;
-      job.resolve(this._fallbackResult(input, err));
     } else {
       this._counters.failed += 1;
-      job.reject(err);
+      settleFailure(job.fallback, input, err, job, (e) => this._onFallback(e));
     }
     this._pump();
   }

@@ -9,9 +9,10 @@
 // part is real.
 
 const { describe, it, before, after } = require('node:test');
+const { getEventListeners } = require('node:events');
 const assert = require('node:assert/strict');
 const IORedis = require('ioredis');
-const { createQueueClient, WorkerError, TimeoutError, QueueFullError } = require('..');
+const { createQueueClient, isFallback, WorkerError, TimeoutError, QueueFullError } = require('..');
 const { makePng, isPng, pngSize, faultFile, pidAlive, waitFor, childPids, standInModelHome } = require('./helpers');
 const { startRedis } = require('./redis-helper');
 const { startConsumer } = require('./queue-helpers');
@@ -207,6 +208,67 @@ describe('queue on a real Redis', () => {
     const bad = await q.remove(img, { maxSize: -1 }).catch((e) => e);
     assert.equal(bad.code, 'bad_request');
     assert.equal((await q.stats()).queuedJobs, 0);
+  });
+});
+
+describe("queue client: the pool's front (lib/front.js)", () => {
+  let redis;
+  let consumer;
+  const standIn = standInModelHome();
+  before(async () => {
+    redis = await startRedis();
+    consumer = await startConsumer({ redis: redis.url, queue: 'front', poolSize: 1, env: standIn.env });
+  });
+  after(async () => {
+    await consumer.stop('SIGKILL');
+    await redis.stop();
+    standIn.cleanup();
+  });
+
+  it("fallback 'original': a caller's own error rejects (it resolved with the input), a service fault falls back", async (t) => {
+    const q = createQueueClient({ redis: redis.url, queue: 'front', fallback: 'original' });
+    t.after(() => q.close());
+    const text = Buffer.from('a text file, not a photo');
+    const bad = await q.removeWithMeta(text).then(
+      (r) => r,
+      (e) => e,
+    );
+    assert.ok(bad instanceof WorkerError, `a caller's error rejects, got ${bad && bad.fallback ? 'the input back as the result' : bad}`);
+    assert.equal(bad.code, 'invalid_image');
+    await assert.rejects(q.remove(text), { code: 'invalid_image' });
+    // A good photo is served as usual.
+    assert.deepEqual(pngSize(await q.remove(makePng(90, 60), { maxSize: 0 })), { width: 90, height: 60 });
+
+    // A service fault: no consumer ever takes a job of this queue, so it times out (however loaded the machine).
+    const idle = createQueueClient({ redis: redis.url, queue: 'front-nobody', fallback: 'original', jobTimeoutMs: 300 });
+    t.after(() => idle.close());
+    const input = makePng(80, 50);
+    const r = await idle.removeWithMeta(input);
+    assert.equal(r.fallback, true);
+    assert.ok(r.error instanceof TimeoutError, String(r.error));
+    assert.equal(r.image, input, 'the input itself');
+    assert.equal(r.mime, 'image/png');
+    const marked = await idle.remove(input);
+    assert.ok(isFallback(marked));
+    // Per request, throw wins over the client's fallback.
+    await assert.rejects(idle.remove(input, { fallback: 'throw' }), TimeoutError);
+  });
+
+  it('one abort listener per signal, however many jobs share it', async (t) => {
+    const q = createQueueClient({ redis: redis.url, queue: 'front-abort' }); // no consumer: the jobs wait
+    t.after(() => q.close());
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const ac = new AbortController();
+    const jobs = Array.from({ length: 20 }, () => q.remove(makePng(40, 30), { signal: ac.signal }).catch((e) => e));
+    assert.ok(await waitFor(async () => (await q.stats()).waitingForResults === 20));
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 1);
+    ac.abort();
+    for (const e of await Promise.all(jobs)) assert.equal(e.code, 'ABORT_ERR');
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+    assert.ok(!warnings.includes('MaxListenersExceededWarning'), String(warnings));
   });
 });
 

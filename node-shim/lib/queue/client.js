@@ -22,9 +22,8 @@ const { randomUUID } = require('node:crypto');
 const { requirePeer } = require('../optional');
 
 const { Queue, QueueEvents, Job } = requirePeer('bullmq', 'The queue (createQueueClient)');
-const { parseRequestOptions } = require('../request-options');
+const { takeRequest, refuse, settleFailure, onAbort } = require('../front');
 const { runBatch } = require('../batches');
-const { sniffMime } = require('../mime');
 const { WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError } = require('../errors');
 const { DEFAULTS, keys, connect, connectionOptions, decodeError, within, MiB } = require('./settings');
 const { resultBuffer } = require('../fallback');
@@ -38,7 +37,7 @@ const SWEEP_MS = 5000;
 /**
  * @typedef {object} Pending
  * @property {string} id
- * @property {Buffer} input kept only for fallback: 'original'
+ * @property {Buffer|null} input kept only for fallback: 'original'
  * @property {'throw'|'original'} fallback
  * @property {(v: any) => void} resolve
  * @property {(e: Error) => void} reject
@@ -153,13 +152,9 @@ class QueueClient extends EventEmitter {
    * @param {Record<string, any>|undefined} options
    */
   async _submit(image, options) {
-    if (!(image instanceof Uint8Array)) {
-      throw new TypeError(`image must be a Buffer or Uint8Array, got ${image === null ? 'null' : typeof image}`);
-    }
-    const parsed = parseRequestOptions(options); // bad_request here, before anything is queued
+    const { buf, parsed } = takeRequest(image, options); // bad_request here, before anything is queued
     if (this._closed) throw new PoolClosedError('the queue client is closed; create a new one');
     if (parsed.signal && parsed.signal.aborted) throw new AbortError(parsed.signal.reason);
-    const buf = Buffer.isBuffer(image) ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
     const fallback = parsed.fallback || this.options.fallback;
     const timeoutMs = parsed.timeoutMs ?? this.options.jobTimeoutMs;
     /** @type {Record<string, unknown>} */
@@ -187,8 +182,7 @@ class QueueClient extends EventEmitter {
               `queue "${this.queueName}" is full: ${(bytes / MiB).toFixed(1)}MB of inputs not finished, this one ${(buf.length / MiB).toFixed(1)}MB (maxQueuedBytes=${(this.options.maxQueuedBytes / MiB).toFixed(1)}MB); retry later`,
               { maxQueue: this.options.maxQueuedJobs },
             );
-      if (fallback === 'original') return fallbackResult(buf, err);
-      throw err;
+      return refuse(fallback, buf, err);
     }
 
     if (this._closed) {
@@ -212,11 +206,8 @@ class QueueClient extends EventEmitter {
       if (Number.isFinite(timeoutMs)) {
         p.timer = setTimeout(() => this._giveUp(p, new TimeoutError(`job ${id} did not finish within ${timeoutMs} ms (queue "${this.queueName}")`, { timeoutMs })), timeoutMs);
       }
-      if (p.signal) {
-        const signal = p.signal;
-        p.onAbort = () => this._giveUp(p, new AbortError(signal.reason));
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
+      // One listener per signal, however many jobs share it (abort.js).
+      if (p.signal) p.onAbort = onAbort(p.signal, (reason) => this._giveUp(p, new AbortError(reason)));
       this._pending.set(id, p);
     });
     try {
@@ -252,7 +243,8 @@ class QueueClient extends EventEmitter {
   _finish(p) {
     if (!this._pending.delete(p.id)) return false;
     if (p.timer) clearTimeout(p.timer);
-    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+    if (p.onAbort) p.onAbort(); // stop watching the signal
+    p.onAbort = null;
     return true;
   }
 
@@ -274,11 +266,7 @@ class QueueClient extends EventEmitter {
 
   /** @param {Pending} p @param {Error} err */
   _reject(p, err) {
-    if (p.fallback === 'original' && (err instanceof WorkerError || err instanceof TimeoutError || err instanceof QueueFullError)) {
-      p.resolve(fallbackResult(p.input, err));
-    } else {
-      p.reject(err);
-    }
+    settleFailure(p.fallback, p.input, err, p);
   }
 
   /** @param {string} jobId @param {unknown} returnvalue */
@@ -374,11 +362,6 @@ class QueueClient extends EventEmitter {
     const events = /** @type {any} */ (this._events).connection?._client;
     if (events && typeof events.disconnect === 'function' && events.status !== 'end') events.disconnect();
   }
-}
-
-/** @param {Buffer} image @param {Error} error */
-function fallbackResult(image, error) {
-  return { image, mime: sniffMime(image), meta: null, stats: null, workerPid: null, attempts: 0, fallback: true, error };
 }
 
 module.exports = { createQueueClient, QueueClient };
