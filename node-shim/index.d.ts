@@ -635,16 +635,24 @@ export declare class Batch extends EventEmitter {
 export interface BatchRouterOptions {
   /** Where the photos run: a Pool, or a QueueClient (its consumers on other machines). */
   remover: { removeWithMeta(image: Buffer, options?: RemoveOptions): Promise<unknown> };
-  /** One uploaded file (a photo or the zip). Default 100 MiB. */
+  /** One upload request: all its files and zips together (413 on its Content-Length beyond). Default 100 MiB. */
   maxUploadBytes?: number;
+  /** Bytes held at once by all batch uploads (bodies, then each photo until it ran); beyond, 503 + Retry-After. Default 256 MiB. */
+  maxTotalBytes?: number;
+  /** One photo (a zip's inflated); larger ones fail input_too_large unsent. Default: the remover's maxInputMb, else 10 MiB. */
+  maxPhotoBytes?: number;
   /** Photos of one batch. Default 500. */
   maxFiles?: number;
-  /** Their bytes (a zip's uncompressed). Default 500 MiB. */
+  /** Their bytes (a zip's inflated). Default 200 MiB. */
   maxBytes?: number;
   /** Photos of one batch sent at once. Default 4. */
   concurrency?: number;
+  /** How long in all a photo answered queue_full is sent again (waits 250 ms doubling to 5 s). Default 120 s. */
+  queueFullWaitMs?: number;
   /** A finished batch is kept this long. Default one hour. */
   ttlMs?: number;
+  /** Batches kept (running or finished); at the cap the oldest finished one is forgotten, all running: 503. Default 200. */
+  maxBatches?: number;
   /** Serve the page at GET /. Default true. */
   page?: boolean;
   /** Retry-After (seconds) of a 503, as the single-photo router's. Default 2. */

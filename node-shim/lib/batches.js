@@ -10,45 +10,63 @@
  * @module pyworker/batches
  */
 
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const { randomUUID } = require('node:crypto');
 const { requirePeer } = require('./optional');
 const { sniffMime } = require('./mime');
-const { WorkerError } = require('./errors');
+const { WorkerError, QueueFullError } = require('./errors');
 
 const MiB = 1024 * 1024;
 
-/** Limits of one batch, declared once. */
+/** Limits of batches, declared once (docs/reliability.md#round-2 says what each bounds). */
 const BATCH_DEFAULTS = Object.freeze({
-  // Photos of one batch, and their bytes (for a zip: uncompressed).
+  // Photos of one batch, and their bytes (a zip's: inflated).
   maxFiles: 500,
-  maxBytes: 500 * MiB,
+  maxBytes: 200 * MiB,
+  // One upload request's body, all its files and zips together.
+  maxUploadBytes: 100 * MiB,
+  // Bytes held at once by all batch uploads together: request bodies being read, then each photo's
+  // input until it has run. Beyond it, a new upload is refused 503 + Retry-After before its body is read.
+  maxTotalBytes: 256 * MiB,
   // Photos of one batch sent at once; the pool or queue queues the rest fairly
   // against other callers' jobs instead of this batch filling its queue.
   concurrency: 4,
+  // A photo answered queue_full is sent again after a wait (doubling from 250 ms to 5 s), for at most this
+  // long in all: a full queue is a reason to wait one's turn, not to fail (docs/queue.md#batches).
+  queueFullWaitMs: 120_000,
   // A finished batch (with its results) is kept this long for results.zip.
   ttlMs: 60 * 60 * 1000,
+  // Batches a store keeps (running or finished); at the cap the oldest finished one is forgotten early,
+  // and when all are running a new one is refused 503.
+  maxBatches: 200,
+  // Result bytes a store keeps on disk; beyond, the oldest finished batches are forgotten early.
+  maxDiskBytes: 2048 * MiB,
 });
 
 const EXT_BY_MIME = { 'image/png': 'png', 'image/webp': 'webp', 'image/jpeg': 'jpg' };
-const IMAGE_NAME = /\.(jpe?g|png|webp|bmp)$/i;
 
 /**
  * @typedef {{name: string, data: Buffer}} BatchFile
+ * @typedef {{name: string, error: {code: string, message: string}}} BatchFailure a photo refused before it ran
+ *   (too large, unreadable in its zip): recorded failed at once
  * @typedef {object} BatchItem
  * @property {number} index
  * @property {string} name
  * @property {number} bytes
  * @property {'queued'|'done'|'failed'} status
- * @property {Buffer|null} result
+ * @property {Buffer|null} result in memory (runBatch without a `keep`)
+ * @property {string|null} file the result on disk (a BatchStore's `keep`)
+ * @property {number} resultBytes
  * @property {string|null} mime
  * @property {Record<string, any>|null} meta
  * @property {{code: string, message: string}|null} error
  */
 
 class Batch extends EventEmitter {
-  /** @param {BatchFile[]} files @param {string} [id] */
+  /** @param {(BatchFile|BatchFailure)[]} files @param {string} [id] */
   constructor(files, id = randomUUID()) {
     super();
     this.id = id;
@@ -56,7 +74,18 @@ class Batch extends EventEmitter {
     /** @type {number|null} */
     this.finishedAt = null;
     /** @type {BatchItem[]} */
-    this.items = files.map((f, index) => ({ index, name: f.name, bytes: f.data.length, status: 'queued', result: null, mime: null, meta: null, error: null }));
+    this.items = files.map((f, index) => ({
+      index,
+      name: f.name,
+      bytes: 'data' in f ? f.data.length : 0,
+      status: 'queued',
+      result: null,
+      file: null,
+      resultBytes: 0,
+      mime: null,
+      meta: null,
+      error: null,
+    }));
     this.total = this.items.length;
     this.done = 0;
     this.failed = 0;
@@ -96,33 +125,65 @@ class Batch extends EventEmitter {
   }
 }
 
+/** @param {number} ms */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+
 /**
  * Run a batch on a remover (Pool or QueueClient).
  * @param {{removeWithMeta(image: Buffer, options?: Record<string, any>): Promise<any>}} remover
- * @param {(BatchFile|Buffer)[]} files
+ * @param {(BatchFile|BatchFailure|Buffer)[]} files
  * @param {Record<string, any>} [options] remove options for every photo
- * @param {{concurrency?: number, id?: string}} [how]
+ * @param {object} [how]
+ * @param {number} [how.concurrency]
+ * @param {string} [how.id]
+ * @param {number} [how.queueFullWaitMs] how long in all a photo answered queue_full is sent again
+ * @param {(item: BatchItem, result: {image: Buffer, mime: string}) => Promise<void>} [how.keep] where a result goes
+ *   (default: item.result, in memory)
+ * @param {(index: number, bytes: number) => void} [how.inputDone] a photo's input is not held any more
  * @returns {Batch}
  */
 function runBatch(remover, files, options = {}, how = {}) {
   if (!Array.isArray(files)) throw new TypeError('files must be an array of {name, data} or Buffers');
+  /** @type {(BatchFile|BatchFailure)[]} */
   const list = files.map((f, i) => (Buffer.isBuffer(f) ? { name: `photo-${i + 1}`, data: f } : f));
   for (const f of list) {
-    if (!f || !(f.data instanceof Uint8Array)) throw new TypeError('each file must be a Buffer or {name, data: Buffer}');
+    if (!f || (!('error' in f && f.error) && !(/** @type {BatchFile} */ (f).data instanceof Uint8Array))) throw new TypeError('each file must be a Buffer or {name, data: Buffer}');
   }
   if (list.length === 0) throw new WorkerError('a batch needs at least one photo', { code: 'bad_request' });
   const batch = new Batch(list, how.id);
   const concurrency = Math.max(1, how.concurrency || BATCH_DEFAULTS.concurrency);
+  const waitMs = how.queueFullWaitMs ?? BATCH_DEFAULTS.queueFullWaitMs;
+  const keep =
+    how.keep ||
+    (async (/** @type {BatchItem} */ item, /** @type {{image: Buffer}} */ r) => {
+      item.result = r.image;
+    });
+  /** @param {Buffer} data */
+  const send = async (data) => {
+    const until = Date.now() + waitMs;
+    for (let wait = 250; ; wait = Math.min(5000, wait * 2)) {
+      try {
+        return await remover.removeWithMeta(data, options);
+      } catch (err) {
+        // Another caller filled the queue: wait our turn (bounded), do not fail the photo.
+        if (!(err instanceof QueueFullError) || Date.now() + wait > until) throw err;
+        await sleep(wait);
+      }
+    }
+  };
   let next = 0;
   const lane = async () => {
     while (next < list.length) {
       const i = next++;
       const item = batch.items[i];
+      const f = list[i];
       try {
-        const r = await remover.removeWithMeta(list[i].data, options);
+        if ('error' in f && f.error) throw f.error;
+        const r = await send(/** @type {BatchFile} */ (f).data);
         if (r.fallback) throw r.error;
+        await keep(item, r);
         item.status = 'done';
-        item.result = r.image;
+        item.resultBytes = r.image.length;
         item.mime = r.mime;
         item.meta = r.meta;
         batch.done += 1;
@@ -133,6 +194,7 @@ function runBatch(remover, files, options = {}, how = {}) {
         batch.failed += 1;
       }
       list[i] = /** @type {any} */ (null); // the input is not needed any more
+      if (how.inputDone) how.inputDone(i, item.bytes);
       batch._record(item);
     }
   };
@@ -144,7 +206,7 @@ function runBatch(remover, files, options = {}, how = {}) {
 }
 
 /** A file name safe inside a zip, unique within `taken`. @param {string} name @param {Set<string>} taken */
-function uniqueName(name, taken) {
+function zipEntryName(name, taken) {
   let base = path.basename(String(name)).replace(/[^\w.\- ]+/g, '_') || 'photo';
   if (!taken.has(base)) {
     taken.add(base);
@@ -162,102 +224,177 @@ function uniqueName(name, taken) {
 }
 
 /**
- * The batch's results as a zip: one image per good photo (named after its
- * input, with the result's extension) and report.json with every photo's
- * outcome: its file, or its error code and message; its meta (compliance).
+ * Stream the batch's results as a zip into `out` (an HTTP response): one image per good photo (named after its
+ * input, with the result's extension) and report.json with every photo's outcome: its file, or its error code and
+ * message; its meta (compliance). Images are stored (already compressed), read from disk (or memory) 1 MiB at a
+ * time and written with back-pressure: a client that reads slowly holds ~1 MiB, not the zip.
  * @param {Batch} batch
- * @returns {Buffer}
+ * @param {import('node:stream').Writable} out
  */
-function batchZip(batch) {
-  /** @type {Record<string, [Uint8Array, {level: 0|6}]>} */
-  const files = {};
+async function writeBatchZip(batch, out) {
+  const fflate = zipLib();
+  /** @type {Uint8Array[]} */
+  let pending = [];
+  /** @type {Error|null} */
+  let failed = null;
+  const zip = new fflate.Zip((/** @type {Error|null} */ err, /** @type {Uint8Array} */ chunk) => {
+    if (err) failed = err;
+    else pending.push(chunk);
+  });
+  const flush = async () => {
+    if (failed) throw failed;
+    const chunks = pending;
+    pending = [];
+    for (const c of chunks) {
+      if (out.destroyed) throw new Error('the client went away');
+      if (!out.write(c)) await drained(out);
+    }
+  };
   const taken = new Set(['report.json']);
   const report = { ...batch.progress(), items: /** @type {any[]} */ ([]) };
   for (const it of batch.items) {
     /** @type {Record<string, any>} */
     const entry = { index: it.index, name: it.name, status: it.status };
-    if (it.status === 'done' && it.result) {
+    if (it.status === 'done' && (it.result || it.file)) {
       const stem = path.basename(it.name, path.extname(it.name));
-      entry.file = uniqueName(`${stem}.${EXT_BY_MIME[/** @type {keyof EXT_BY_MIME} */ (it.mime)] || 'bin'}`, taken);
-      files[entry.file] = [it.result, { level: 0 }]; // already compressed images: store
+      entry.file = zipEntryName(`${stem}.${EXT_BY_MIME[/** @type {keyof EXT_BY_MIME} */ (it.mime)] || 'bin'}`, taken);
       if (it.meta && it.meta.compliance) entry.compliance = it.meta.compliance;
       if (it.meta) entry.meta = it.meta;
+      const f = new fflate.ZipPassThrough(entry.file);
+      zip.add(f);
+      if (it.result) {
+        for (let o = 0; o < it.result.length; o += MiB) {
+          f.push(it.result.subarray(o, o + MiB), false);
+          await flush();
+        }
+      } else {
+        for await (const c of fs.createReadStream(/** @type {string} */ (it.file), { highWaterMark: MiB })) {
+          f.push(c, false);
+          await flush();
+        }
+      }
+      f.push(new Uint8Array(0), true);
     } else if (it.error) {
       entry.error = it.error;
     }
     report.items.push(entry);
   }
-  files['report.json'] = [Buffer.from(`${JSON.stringify(report, null, 2)}\n`), { level: 6 }];
-  return Buffer.from(zipLib().zipSync(files));
+  const r = new fflate.ZipDeflate('report.json', { level: 6 });
+  zip.add(r);
+  r.push(Buffer.from(`${JSON.stringify(report, null, 2)}\n`), true);
+  zip.end();
+  await flush();
+  out.end();
 }
 
-/**
- * The photos of an uploaded zip (images only; folders, dot files and
- * __MACOSX skipped), within the batch limits.
- * @param {Buffer} zip
- * @param {{maxFiles?: number, maxBytes?: number}} [limits]
- * @returns {BatchFile[]}
- */
-function photosFromZip(zip, limits = {}) {
-  const maxFiles = limits.maxFiles ?? BATCH_DEFAULTS.maxFiles;
-  const maxBytes = limits.maxBytes ?? BATCH_DEFAULTS.maxBytes;
-  let count = 0;
-  let bytes = 0;
-  /** @type {WorkerError|null} */
-  let tooMuch = null;
-  let entries;
-  const fflate = zipLib(); // outside the try: a missing package is not an unreadable zip
-  try {
-    entries = fflate.unzipSync(zip, {
-      // Decided on the central directory's sizes, before anything is inflated (zip bombs).
-      filter(f) {
-        const base = path.basename(f.name);
-        if (f.name.endsWith('/') || f.name.startsWith('__MACOSX/') || base.startsWith('.') || !IMAGE_NAME.test(base)) return false;
-        count += 1;
-        bytes += f.originalSize;
-        if (count > maxFiles) tooMuch = new WorkerError(`the zip holds more than ${maxFiles} photos (maxFiles)`, { code: 'input_too_large' });
-        else if (bytes > maxBytes) tooMuch = new WorkerError(`the zip's photos exceed ${(maxBytes / MiB).toFixed(0)}MB uncompressed (maxBytes)`, { code: 'input_too_large' });
-        return !tooMuch;
-      },
-    });
-  } catch (err) {
-    throw new WorkerError(`not a readable zip: ${/** @type {Error} */ (err).message}`, { code: 'invalid_image' });
-  }
-  if (tooMuch) throw tooMuch;
-  const out = Object.entries(entries).map(([name, data]) => ({ name, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }));
-  if (out.length === 0) throw new WorkerError('the zip holds no photo (.jpg, .jpeg, .png, .webp, .bmp)', { code: 'bad_request' });
-  return out;
+/** Until `out` drains or closes (both listeners removed after). @param {import('node:stream').Writable} out */
+function drained(out) {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve(undefined);
+    };
+    out.on('drain', done);
+    out.on('close', done);
+  });
 }
 
 /** fflate, loaded on the first zip: batches of photos (runBatch, a queue's removeBatch) need none. */
 function zipLib() {
-  return requirePeer('fflate', 'Zip files of batches (results.zip, a zip upload)');
-}
-
-/** True for the bytes of a zip file. @param {Buffer} buf */
-function isZip(buf) {
-  return buf.length >= 4 && buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04;
+  return requirePeer('fflate', 'Zip files of batches (results.zip)');
 }
 
 /**
- * Batches of one process, by id, each forgotten `ttlMs` after it finished.
+ * Batches of one process, by id, each forgotten `ttlMs` after it finished. Their results are files in a
+ * directory of its own (under the OS's temporary directory, removed when the process exits), not the heap:
+ * what the store keeps is bounded by `maxBatches` and `maxDiskBytes`, the oldest finished batches forgotten
+ * first when a new one needs the room.
  */
 class BatchStore {
-  /** @param {{ttlMs?: number}} [opts] */
+  /** @param {{ttlMs?: number, maxBatches?: number, maxDiskBytes?: number, dir?: string}} [opts] */
   constructor(opts = {}) {
     this.ttlMs = opts.ttlMs ?? BATCH_DEFAULTS.ttlMs;
-    /** @type {Map<string, Batch>} */
+    this.maxBatches = opts.maxBatches ?? BATCH_DEFAULTS.maxBatches;
+    this.maxDiskBytes = opts.maxDiskBytes ?? BATCH_DEFAULTS.maxDiskBytes;
+    /** @type {Map<string, Batch>} in the order added */
     this.batches = new Map();
+    this.diskBytes = 0;
+    /** @type {string|null} made on the first result */
+    this._dir = opts.dir ?? null;
+  }
+
+  /** The directory of the results, made on first use and removed at exit. */
+  dir() {
+    if (!this._dir) {
+      this._dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pyworker-batches-'));
+      const dir = this._dir;
+      process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    }
+    return this._dir;
+  }
+
+  /**
+   * Admit a batch (throws QueueFullError when every kept batch is still running); call before runBatch.
+   * @returns {void}
+   */
+  admit() {
+    if (this.batches.size < this.maxBatches) return;
+    for (const b of this.batches.values()) {
+      if (b.finishedAt !== null) {
+        this.forget(b.id); // the oldest finished batch makes room
+        return;
+      }
+    }
+    throw new QueueFullError(`${this.batches.size} batches are running (maxBatches ${this.maxBatches}); retry later`, { maxQueue: this.maxBatches });
   }
 
   /** @param {Batch} batch */
   add(batch) {
     this.batches.set(batch.id, batch);
     batch.finished.then(() => {
-      const t = setTimeout(() => this.batches.delete(batch.id), this.ttlMs);
+      const t = setTimeout(() => this.forget(batch.id), this.ttlMs);
       t.unref();
     });
     return batch;
+  }
+
+  /**
+   * runBatch's `keep`: the result written to this store's directory, then let go.
+   * @param {BatchItem & {batchId?: string}} item @param {{image: Buffer}} r @param {string} batchId
+   */
+  async keep(item, r, batchId) {
+    const need = r.image.length;
+    for (const b of this.batches.values()) {
+      if (this.diskBytes + need <= this.maxDiskBytes) break;
+      if (b.finishedAt !== null) this.forget(b.id);
+    }
+    if (this.diskBytes + need > this.maxDiskBytes) {
+      throw new QueueFullError(`the batch result store is full (${(this.diskBytes / MiB).toFixed(0)}MB of maxDiskBytes ${(this.maxDiskBytes / MiB).toFixed(0)}MB, all running); retry later`, { maxQueue: 0 });
+    }
+    const file = path.join(this.dir(), `${batchId}-${item.index}`);
+    this.diskBytes += need;
+    try {
+      await fs.promises.writeFile(file, r.image);
+    } catch (err) {
+      this.diskBytes -= need;
+      throw err;
+    }
+    item.file = file;
+  }
+
+  /** Drop a batch and its files. @param {string} id */
+  forget(id) {
+    const b = this.batches.get(id);
+    if (!b) return;
+    this.batches.delete(id);
+    for (const it of b.items) {
+      if (it.file) {
+        this.diskBytes -= it.resultBytes;
+        fs.rm(it.file, { force: true }, () => {});
+        it.file = null;
+      }
+    }
   }
 
   /** @param {string} id */
@@ -266,4 +403,4 @@ class BatchStore {
   }
 }
 
-module.exports = { Batch, BatchStore, runBatch, batchZip, photosFromZip, isZip, sniffMime, BATCH_DEFAULTS };
+module.exports = { Batch, BatchStore, runBatch, writeBatchZip, sniffMime, BATCH_DEFAULTS };

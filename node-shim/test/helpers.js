@@ -72,6 +72,24 @@ function makePng(width = 160, height = 120) {
   ]);
 }
 
+/** An RGB PNG of noise (xorshift, deterministic): its PNG is as large as its pixels (it does not compress). */
+function makeNoisyPng(width, height, seed = 1) {
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < raw.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    raw[i] = i % (width * 3 + 1) === 0 ? 0 : x & 0xff;
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level: 1 })), chunk('IEND', Buffer.alloc(0))]);
+}
+
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 function isPng(buf) {
   return Buffer.isBuffer(buf) && buf.subarray(0, 8).equals(PNG_SIGNATURE);
@@ -138,7 +156,7 @@ function testPool(t, options = {}) {
 /** Small, fast remove options. */
 const SMALL = { maxSize: 64 };
 
-module.exports = { REPO, PYTHON, makePng, isPng, pngSize, faultFile, pidAlive, waitFor, testPool, BASE, SMALL };
+module.exports = { REPO, PYTHON, makePng, makeNoisyPng, isPng, pngSize, faultFile, pidAlive, waitFor, testPool, BASE, SMALL };
 
 // ---------------------------------------------------------------------------
 // Load-test helpers (test/load.test.js).

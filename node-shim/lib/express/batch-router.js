@@ -16,32 +16,51 @@
  *
  * Mount it in one line on an app: `app.use(createBatchRouter({ remover: pool }))`,
  * where the remover is a Pool or a QueueClient. Needs express and multer
- * (the app's own). Batches live in this process (BatchStore); with several
- * app servers, route a batch's requests to the server that took it (sticky
- * sessions), while its photos run on any consumer of the queue.
+ * (the app's own). Batches live in this process (BatchStore: state in memory,
+ * results on disk); with several app servers, route a batch's requests to the
+ * server that took it (sticky sessions), while its photos run on any consumer
+ * of the queue. What each upload may cost is bounded before it is paid
+ * (docs/reliability.md#round-2).
  *
  * @module pyworker-node/express/batch-router
  */
 
+const fs = require('node:fs');
 const path = require('node:path');
-const { runBatch, batchZip, photosFromZip, isZip, BatchStore, BATCH_DEFAULTS } = require('../batches');
+const { randomUUID } = require('node:crypto');
+const { runBatch, writeBatchZip, BatchStore, BATCH_DEFAULTS } = require('../batches');
+const { readZip, isZip, cleanName, uniqueName } = require('../zip-reader');
 const { parseRequestOptions } = require('../request-options');
 const { requirePeer } = require('../optional');
 const { HttpError, errorHandler } = require('./http-errors');
 const { optionsFromFields } = require('./fields');
 const { formParser } = require('./form');
+const { refuseAfterBody } = require('./router');
+const { ByteBudget } = require('./byte-budget');
 
 const MiB = 1024 * 1024;
 const PUBLIC_DIR = path.join(__dirname, '..', '..', 'public');
+/** multipart headers and the text fields around the files */
+const FORM_SLACK = 64 * 1024;
+/** The worker's own --max-input-mb default: a larger photo would only come back input_too_large. */
+const WORKER_MAX_INPUT_MB = 10;
+
+/** @param {number} n */
+const mb = (n) => `${(n / MiB).toFixed(1)}MB`;
 
 /**
  * @param {object} opts
- * @param {{removeWithMeta: Function}} opts.remover a Pool or a QueueClient
- * @param {number} [opts.maxUploadBytes] one uploaded file (a photo or the zip); default 100 MiB
+ * @param {{removeWithMeta(image: Buffer, options?: Record<string, any>): Promise<any>, options?: {maxInputMb?: number|null}}} opts.remover a Pool or a QueueClient
+ * @param {number} [opts.maxUploadBytes] one upload request, all its files and zips together (default BATCH_DEFAULTS)
+ * @param {number} [opts.maxTotalBytes] held at once by all batch uploads: bodies, then each photo until it ran
+ * @param {number} [opts.maxPhotoBytes] one photo (a zip's: inflated); larger ones fail input_too_large without
+ *   being sent (default: the remover's maxInputMb, else the worker's 10 MB)
  * @param {number} [opts.maxFiles] photos of one batch (default BATCH_DEFAULTS.maxFiles)
- * @param {number} [opts.maxBytes] their bytes, a zip's uncompressed (default BATCH_DEFAULTS.maxBytes)
+ * @param {number} [opts.maxBytes] their bytes, a zip's inflated (default BATCH_DEFAULTS.maxBytes)
  * @param {number} [opts.concurrency] photos of one batch sent at once
+ * @param {number} [opts.queueFullWaitMs] how long a photo answered queue_full keeps waiting its turn
  * @param {number} [opts.ttlMs] a finished batch is kept this long
+ * @param {number} [opts.maxBatches] batches kept (running or finished)
  * @param {boolean} [opts.page] serve the page at GET / (default true)
  * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
  * @param {BatchStore} [opts.store]
@@ -54,32 +73,105 @@ function createBatchRouter(opts) {
   const remover = opts.remover;
   const maxFiles = opts.maxFiles ?? BATCH_DEFAULTS.maxFiles;
   const maxBytes = opts.maxBytes ?? BATCH_DEFAULTS.maxBytes;
-  const store = opts.store || new BatchStore({ ttlMs: opts.ttlMs });
+  const maxUploadBytes = opts.maxUploadBytes ?? BATCH_DEFAULTS.maxUploadBytes;
+  const maxPhotoBytes = opts.maxPhotoBytes ?? (remover.options?.maxInputMb ?? WORKER_MAX_INPUT_MB) * MiB;
+  const budget = new ByteBudget(opts.maxTotalBytes ?? BATCH_DEFAULTS.maxTotalBytes);
+  const store = opts.store || new BatchStore({ ttlMs: opts.ttlMs, maxBatches: opts.maxBatches });
   const parseForm = formParser({
-    limits: { fileSize: opts.maxUploadBytes ?? 100 * MiB, files: maxFiles, fields: 30 },
+    limits: { fileSize: maxUploadBytes, files: maxFiles, fields: 30, fieldSize: 64 * 1024 },
     tooManyFiles: `a batch holds at most ${maxFiles} photos (maxFiles)`,
   });
 
+  /**
+   * Admission by bytes before the body is read, as the single-photo router's: the request's Content-Length is
+   * taken from the budget of all batch uploads, and given back as its bytes are let go.
+   */
+  const admit = (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
+    const declared = Number(req.headers['content-length']);
+    if (!req.headers['content-length'] || !Number.isFinite(declared) || declared < 0) {
+      res.set('Connection', 'close');
+      return next(new HttpError(411, 'bad_request', 'send the batch with a Content-Length (a chunked upload cannot be budgeted before it is read)'));
+    }
+    if (declared > maxUploadBytes + FORM_SLACK) {
+      res.set('Connection', 'close');
+      return next(new HttpError(413, 'input_too_large', `Request size (${mb(declared)}) exceeds maximum (${mb(maxUploadBytes)}: all files and zips of one batch together)`));
+    }
+    const ledger = budget.ledger();
+    if (!ledger.tryTake(declared)) {
+      const err = new HttpError(503, 'queue_full', `batch uploads in progress hold ${mb(budget.held)} (maxTotalBytes ${mb(budget.total)}); retry later`);
+      return refuseAfterBody(req, res, next, err, maxUploadBytes + FORM_SLACK);
+    }
+    req.batchLedger = ledger;
+    // Whatever becomes of the request, its bytes come back; a batch that starts takes the ledger over.
+    const done = () => !req.batchHandedOver && ledger.close();
+    res.once('finish', done);
+    res.once('close', done);
+    next();
+  };
+
   const router = express.Router();
 
-  router.post('/api/batches', parseForm, (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
+  router.post('/api/batches', admit, parseForm, async (/** @type {any} */ req, /** @type {any} */ res, /** @type {any} */ next) => {
+    const ledger = req.batchLedger;
     try {
       const options = optionsFromFields(req.body);
       parseRequestOptions(options); // a bad option is a 400 now, not N failed photos
       const uploaded = /** @type {any[]} */ (req.files || []);
+      req.files = null;
       if (uploaded.length === 0) throw new HttpError(400, 'bad_request', 'send photos (or one zip of photos) as multipart/form-data files');
-      /** @type {{name: string, data: Buffer}[]} */
-      let files = [];
+      /** @type {({name: string, data: Buffer}|{name: string, error: {code: string, message: string}})[]} */
+      const files = [];
+      /** @type {{from: string, to: string}[]} */
+      const renamed = [];
+      const taken = new Set();
+      let bytes = 0; // the photos' bytes (a zip's inflated)
       for (const f of uploaded) {
-        if (isZip(f.buffer)) files = files.concat(photosFromZip(f.buffer, { maxFiles: maxFiles - files.length, maxBytes }));
-        else files.push({ name: f.originalname || `photo-${files.length + 1}`, data: f.buffer });
+        const buf = /** @type {Buffer} */ (f.buffer);
+        f.buffer = null;
+        if (isZip(buf)) {
+          const z = await readZip(buf, {
+            maxFiles: maxFiles - files.length,
+            maxBytes: maxBytes - bytes,
+            maxEntryBytes: maxPhotoBytes,
+            taken,
+            reserve: (n) => {
+              if (!ledger.tryTake(n)) throw new HttpError(503, 'queue_full', `batch uploads in progress hold ${mb(budget.held)} (maxTotalBytes ${mb(budget.total)}); retry later`);
+            },
+          });
+          for (const p of z.photos) if ('data' in p) bytes += p.data.length;
+          files.push(...z.photos);
+          renamed.push(...z.renamed);
+        } else {
+          const raw = String(f.originalname || `photo-${files.length + 1}`);
+          const name = uniqueName(cleanName(raw), taken);
+          if (name !== path.posix.basename(raw)) renamed.push({ from: raw.slice(0, 60), to: name });
+          if (files.length + 1 > maxFiles) throw new HttpError(413, 'input_too_large', `a batch holds at most ${maxFiles} photos (maxFiles)`);
+          if (buf.length > maxPhotoBytes) {
+            files.push({ name, error: { code: 'input_too_large', message: `File size (${mb(buf.length)}) exceeds maximum (${mb(maxPhotoBytes)})` } });
+            continue;
+          }
+          files.push({ name, data: buf });
+          bytes += buf.length;
+        }
+        if (bytes > maxBytes) throw new HttpError(413, 'input_too_large', `the batch's photos are ${mb(bytes)}, more than ${mb(maxBytes)} (maxBytes)`);
       }
-      if (files.length > maxFiles) throw new HttpError(413, 'input_too_large', `a batch holds at most ${maxFiles} photos (maxFiles), got ${files.length}`);
-      const total = files.reduce((a, f) => a + f.data.length, 0);
-      if (total > maxBytes) throw new HttpError(413, 'input_too_large', `the batch's photos are ${(total / MiB).toFixed(1)}MB, more than ${(maxBytes / MiB).toFixed(0)}MB (maxBytes)`);
-      const batch = store.add(runBatch(remover, files, options, { concurrency: opts.concurrency }));
+      // The upload's other bytes (zips, multipart framing) are let go now; the photos are held until they ran.
+      ledger.give(ledger.held - bytes);
+      store.admit();
+      const id = randomUUID();
+      const batch = store.add(
+        runBatch(remover, files, options, {
+          id,
+          concurrency: opts.concurrency,
+          queueFullWaitMs: opts.queueFullWaitMs,
+          keep: (item, r) => store.keep(item, r, id),
+          inputDone: (i, n) => ledger.give(n),
+        }),
+      );
+      req.batchHandedOver = true;
+      batch.finished.then(() => ledger.close());
       const base = `${req.baseUrl}/api/batches/${batch.id}`;
-      res.status(202).json({ id: batch.id, total: batch.total, events: `${base}/events`, results: `${base}/results.zip` });
+      res.status(202).json({ id: batch.id, total: batch.total, events: `${base}/events`, results: `${base}/results.zip`, renamed });
     } catch (err) {
       next(err);
     }
@@ -126,15 +218,21 @@ function createBatchRouter(opts) {
   router.get('/api/batches/:id/items/:index', (req, res) => {
     const it = batchOf(req).items[Number(req.params.index)];
     if (!it) throw new HttpError(404, 'not_found', `no photo ${req.params.index} in batch ${req.params.id}`);
-    if (!it.result) throw new HttpError(404, 'not_found', it.error ? `photo ${it.index} failed: ${it.error.code}` : `photo ${it.index} is not done yet`);
-    res.set({ 'Content-Type': it.mime || 'application/octet-stream', 'Cache-Control': 'private, max-age=3600' }).send(it.result);
+    if (!it.result && !it.file) throw new HttpError(404, 'not_found', it.error ? `photo ${it.index} failed: ${it.error.code}` : `photo ${it.index} is not done yet`);
+    res.set({ 'Content-Type': it.mime || 'application/octet-stream', 'Cache-Control': 'private, max-age=3600' });
+    if (it.result) return res.send(it.result);
+    res.set('Content-Length', String(it.resultBytes));
+    fs.createReadStream(/** @type {string} */ (it.file))
+      .on('error', () => res.destroy())
+      .pipe(res);
   });
 
   router.get('/api/batches/:id/results.zip', (req, res) => {
     const b = batchOf(req);
     // A zip of a batch still running holds what has finished so far; report.json says which.
     res.set({ 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="batch-${b.id.slice(0, 8)}.zip"`, 'Cache-Control': 'no-store' });
-    res.send(batchZip(b));
+    // Streamed from the results on disk with back-pressure: never built in memory.
+    writeBatchZip(b, res).catch(() => res.destroy());
   });
 
   if (opts.page !== false) router.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: 0 }));

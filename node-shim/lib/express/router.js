@@ -142,4 +142,4 @@ function uploadBudget(maxUploadBytes, totalBytes) {
   };
 }
 
-module.exports = { createRouter, uploadBudget, ACCEPTED_TYPES };
+module.exports = { createRouter, uploadBudget, refuseAfterBody, ACCEPTED_TYPES };
