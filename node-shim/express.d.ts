@@ -1,4 +1,4 @@
-// Types of `pyworker-node/express` (plain JS, no build step). Express's own
+// Types of `pyworker-cutout/express` (plain JS, no build step). Express's own
 // types are not needed: the router is typed as the request handler it is.
 /// <reference types="node" />
 

@@ -1,16 +1,16 @@
 'use strict';
 
 /**
- * `require('pyworker-node/express')`: background removal as an Express router.
+ * `require('pyworker-cutout/express')`: background removal as an Express router.
  *
  * @example
  * const express = require('express');
- * const { createRouter } = require('pyworker-node/express');
+ * const { createRouter } = require('pyworker-cutout/express');
  * const app = express();
  * app.use('/api', createRouter()); // POST /api/remove-background, GET /api/health
  * app.use(createBatchRouter({ remover: getDefaultPool() })); // POST /api/batches, ..., the page at GET /
  *
- * @module pyworker-node/express
+ * @module pyworker-cutout/express
  */
 
 const { createRouter, ACCEPTED_TYPES } = require('./lib/express/router');

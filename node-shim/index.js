@@ -5,12 +5,12 @@
  * workers driven over stdin/stdout (docs/protocol.md).
  *
  * @example
- * const { createPool } = require('pyworker-node');
+ * const { createPool } = require('pyworker-cutout');
  * const pool = createPool({ size: 2, memoryLimitMb: 600 });
  * const png = await pool.remove(jpegBuffer, { maxSize: 800 });
  * await pool.close();
  *
- * @module pyworker-node
+ * @module pyworker-cutout
  */
 
 const { Pool, createPool } = require('./lib/pool');

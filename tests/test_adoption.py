@@ -74,7 +74,7 @@ def run(block: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> sub
 
 PLAIN_CHECK = r"""
 const assert = require('node:assert/strict');
-const pyworker = require('pyworker-node');
+const pyworker = require('pyworker-cutout');
 assert.equal(typeof pyworker.createPool, 'function');
 assert.equal(typeof pyworker.removeBackgroundBuffer, 'function');
 const said = {};
@@ -93,7 +93,7 @@ console.log(JSON.stringify(said));
 
 
 def test_the_pool_alone_pulls_neither_bullmq_nor_fflate(tmp_path: Path) -> None:
-    """`npm install pyworker-node` alone: no queue or zip packages; asking for those features names the fix."""
+    """`npm install pyworker-cutout` alone: no queue or zip packages; asking for those features names the fix."""
     checkout, plain = tmp_path / "pyworker", tmp_path / "plain"
     checkout.mkdir()
     plain.mkdir()
@@ -105,7 +105,7 @@ def test_the_pool_alone_pulls_neither_bullmq_nor_fflate(tmp_path: Path) -> None:
     run("npm init -y >/dev/null", plain, env)
     run(f"npm install --no-audit --no-fund {checkout / 'dist' / tarball[-1]}", plain, env)
     modules = {p.name for p in (plain / "node_modules").iterdir()}
-    assert "pyworker-node" in modules and "@msgpack" in modules
+    assert "pyworker-cutout" in modules and "@msgpack" in modules
     for absent in ("bullmq", "ioredis", "fflate", "express", "multer"):
         assert absent not in modules, f"{absent} came with the plain install: {sorted(modules)}"
     said = json.loads(run(f"node -e {shlex.quote(PLAIN_CHECK)}", plain, env).stdout)
@@ -125,7 +125,7 @@ def test_the_pool_alone_pulls_neither_bullmq_nor_fflate(tmp_path: Path) -> None:
     scale_out = readme[readme.index("## Scale-out") :]
     add = re.search(r'`(npm install "bullmq@[^"]+")`', scale_out).group(1)  # type: ignore[union-attr]
     run(f"{add} --no-audit --no-fund", plain, env)
-    made = "const q = require('pyworker-node').createQueueClient({ redis: 'redis://127.0.0.1:1', queue: 'q' });"
+    made = "const q = require('pyworker-cutout').createQueueClient({ redis: 'redis://127.0.0.1:1', queue: 'q' });"
     run(f"node -e {shlex.quote(made + ' q.close().then(() => console.log(q.queueName));')}", plain, env, timeout=60)
 
 
@@ -175,10 +175,10 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
         assert (app / ".venv" / "bin" / "pyworker").is_file()
         for model in ("u2netp", "modnet"):  # the default models
             assert (root / "u2net" / f"{model}.onnx").is_file(), "weights go to $U2NET_HOME"
-        pkg = json.loads((app / "node_modules" / "pyworker-node" / "package.json").read_text())
-        assert pkg["name"] == "pyworker-node" and not (app / "node_modules" / "pyworker").exists()
+        pkg = json.loads((app / "node_modules" / "pyworker-cutout" / "package.json").read_text())
+        assert pkg["name"] == "pyworker-cutout" and not (app / "node_modules" / "pyworker").exists()
         for dep in ("@msgpack/msgpack", "@types/node"):
-            assert (app / "node_modules" / dep).is_dir(), f"{dep} is a dependency of pyworker-node"
+            assert (app / "node_modules" / dep).is_dir(), f"{dep} is a dependency of pyworker-cutout"
         # The queue's packages are optional peers: the README's app does not ask for them.
         for absent in ("bullmq", "ioredis"):
             assert not (app / "node_modules" / absent).exists(), f"{absent} installed without being asked for"

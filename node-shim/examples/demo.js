@@ -15,7 +15,7 @@
 
 const fs = require('node:fs/promises');
 const path = require('node:path');
-const { removeBackgroundBufferWithMeta, shutdown } = require('pyworker-node');
+const { removeBackgroundBufferWithMeta, shutdown } = require('pyworker-cutout');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PHOTO_RE = /\.(jpe?g|png|webp|bmp)$/i;

@@ -1,8 +1,8 @@
 // An Express app with background removal (README.md, "Use it in your app"): POST /api/remove-background
 // (multipart field "image"), GET /api/health, batches with progress (POST /api/batches) and their page at GET /.
 const express = require('express');
-const { createRouter, createBatchRouter } = require('pyworker-node/express');
-const { createQueueClient, getDefaultPool, shutdown } = require('pyworker-node');
+const { createRouter, createBatchRouter } = require('pyworker-cutout/express');
+const { createQueueClient, getDefaultPool, shutdown } = require('pyworker-cutout');
 
 const app = express();
 app.use('/api', createRouter()); // workers from PYWORKER_* variables, started now

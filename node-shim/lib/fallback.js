@@ -4,7 +4,7 @@
  * The fallback mark (`fallback: 'original'`): how a result that is the caller's own input says so.
  * Written once here for every remover (the pool, the queue client) and read by `isFallback`.
  *
- * @module pyworker-node/fallback
+ * @module pyworker-cutout/fallback
  */
 
 /** Non-enumerable property of a fallback Buffer: the error it stands in for. */

@@ -5,7 +5,7 @@
  * taken, when `fallback: 'original'` applies and what it resolves with, and one 'abort' listener per
  * AbortSignal. Written once, so the two removers cannot disagree on them.
  *
- * @module pyworker-node/front
+ * @module pyworker-cutout/front
  */
 
 const { parseRequestOptions } = require('./request-options');

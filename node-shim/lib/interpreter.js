@@ -5,7 +5,7 @@
  *
  * 1. `PYWORKER_PYTHON`: a Python that has the pyworker package installed
  *    (checked once: it must exist and `import pyworker` must find the package);
- * 2. else the `pyworker` command on PATH (what `pip install pyworker` puts in
+ * 2. else the `pyworker` command on PATH (what installing the pyworker-cutout wheel puts in
  *    an environment's bin/): the interpreter it was installed for, read from
  *    its `#!` line, so the pool still runs `<python> -m pyworker`.
  *
@@ -16,7 +16,7 @@
  * Each failure throws a `WorkerError` with code `start_failed` and a message
  * that says which of the three is missing and what to run.
  *
- * @module pyworker-node/interpreter
+ * @module pyworker-cutout/interpreter
  */
 
 const fs = require('node:fs');
@@ -25,8 +25,13 @@ const { spawnSync } = require('node:child_process');
 const { WorkerError } = require('./errors');
 
 const COMMAND = 'pyworker';
+// The Python distribution is pyworker-cutout (import name pyworker), of the same version as this package. The
+// hint names the wheel a checkout builds (README, "Use it in your app"), never a bare name for pip to look up:
+// `pyworker` on the Python index is someone else's project (README, Decisions).
+const WHEEL = `pyworker_cutout-${require('../package.json').version}-py3-none-any.whl`;
 const INSTALL_HINT =
-  'install the Python half into a Python environment (pip install pyworker, or the wheel built from the repository) ' +
+  `install pyworker-cutout, the Python half, into a Python environment (pip install ${WHEEL}, the wheel ` +
+  'built in a checkout by "python -m build --wheel", README "Use it in your app") ' +
   'and put that environment\'s bin/ on PATH, or set PYWORKER_PYTHON to its python';
 
 /** Results of the package check by interpreter path: spawning Python once per pool would cost ~30 ms each time. */
@@ -108,7 +113,8 @@ function checkHasPackage(python, source) {
   if (!ok) {
     throw startFailed(
       `${source} is a Python without the pyworker package (No module named pyworker): ` +
-        `run "${python} -m pip install pyworker" (or the wheel), or point PYWORKER_PYTHON at the Python that has it`,
+        `run "${python} -m pip install /path/to/${WHEEL}" (pyworker-cutout, the wheel built in a checkout), ` +
+        'or point PYWORKER_PYTHON at the Python that has it',
     );
   }
 }

@@ -26,7 +26,7 @@ function resolvePeer(name, feature) {
     return require.resolve(name);
   } catch (err) {
     const missing = new Error(
-      `${feature} needs the npm package ${name}, an optional peer dependency of pyworker-node that is not installed; ` +
+      `${feature} needs the npm package ${name}, an optional peer dependency of pyworker-cutout that is not installed; ` +
         `in your app's folder run: npm install "${name}@${peerDependencies[name]}"`,
       { cause: err },
     );

@@ -402,7 +402,7 @@ class Worker extends EventEmitter {
         // Not a crash: every restart would say the same, so the start fails and the pool backs off.
         this._failStart(
           new WorkerError(
-            `${this.label} (pyworker ${msg.version}) speaks protocol ${JSON.stringify(msg.protocol)}; pyworker-node ` +
+            `${this.label} (pyworker ${msg.version}) speaks protocol ${JSON.stringify(msg.protocol)}; pyworker-cutout ` +
               `${PACKAGE_VERSION} speaks protocol ${PROTOCOL}: install pyworker ${PACKAGE_VERSION} into ${this.opts.python}'s environment`,
             { code: 'start_failed', workerPid: this.pid ?? null },
           ),

@@ -100,8 +100,8 @@ describe('express router: byte budget, multipart errors, sniffing, fallback', ()
 describe('express router with fallback: original', () => {
   it('a failed job answers 200 with the original bytes and X-Pyworker-Fallback naming the error code', async () => {
     const express = require('express');
-    const { createPool } = require('pyworker-node');
-    const { createRouter } = require('pyworker-node/express');
+    const { createPool } = require('pyworker-cutout');
+    const { createRouter } = require('pyworker-cutout/express');
     const fault = faultFile();
     const pool = createPool({ ...BASE, size: 1, retries: 0, fallback: 'original', env: fault.env });
     const app = express();
@@ -158,7 +158,7 @@ function slowPost(port, pathname, body, contentType) {
 /** The router on `pool`, in this process, on a free port. */
 async function startApp(pool, routerOptions = {}) {
   const express = require('express');
-  const { createRouter } = require('pyworker-node/express');
+  const { createRouter } = require('pyworker-cutout/express');
   const app = express();
   app.use('/api', createRouter({ pool, ...routerOptions }));
   const server = app.listen(0, '127.0.0.1');
@@ -170,7 +170,7 @@ describe('express router: slow jobs, hang-ups, shed uploads', () => {
   it('a slow job answers 504 at the router timeout, its worker is SIGKILLed and replaced, requests behind it are served promptly', async (t) => {
     // Before (issue 11, finding 1): two slow uploads held both workers; the requests behind them waited 32 s.
     const fault = faultFile();
-    const { createPool } = require('pyworker-node');
+    const { createPool } = require('pyworker-cutout');
     // Warmed-up replacements (no --no-warmup): their first job is not slower than the router timeout.
     const pool = createPool({ ...BASE, args: [], size: 2, env: fault.env });
     const recycles = [];
@@ -216,7 +216,7 @@ describe('express router: slow jobs, hang-ups, shed uploads', () => {
   it('a client that hangs up mid-job frees its worker: the next request is served within a bound', async (t) => {
     // Before: the aborted job's worker went on with it (a 60 s job held the only worker for 60 s).
     const fault = faultFile();
-    const { createPool } = require('pyworker-node');
+    const { createPool } = require('pyworker-cutout');
     const pool = createPool({ ...BASE, size: 1, env: fault.env });
     const app = await startApp(pool);
     try {
@@ -249,7 +249,7 @@ describe('express router: slow jobs, hang-ups, shed uploads', () => {
   it('many concurrent over-budget uploads each receive a status, 503 + Retry-After for the shed ones, never a reset', async (t) => {
     // Before: the 503 was written while the client was still sending, and the connection closed with
     // unread bytes: some clients got ECONNRESET/EPIPE instead of the status.
-    const { createPool } = require('pyworker-node');
+    const { createPool } = require('pyworker-cutout');
     const pool = createPool({ ...BASE, size: 1 });
     const app = await startApp(pool, { maxTotalUploadBytes: 12 * MiB });
     try {

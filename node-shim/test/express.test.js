@@ -1,6 +1,6 @@
 'use strict';
 
-// pyworker-node/express (the router a host app mounts) over real HTTP on
+// pyworker-cutout/express (the router a host app mounts) over real HTTP on
 // 127.0.0.1, with a real pool.
 
 const { describe, it, before, after } = require('node:test');
@@ -9,8 +9,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const express = require('express');
-const { createPool, WorkerError, TimeoutError, QueueFullError, PoolClosedError } = require('pyworker-node');
-const { createRouter, errorResponse, optionsFromFields } = require('pyworker-node/express');
+const { createPool, WorkerError, TimeoutError, QueueFullError, PoolClosedError } = require('pyworker-cutout');
+const { createRouter, errorResponse, optionsFromFields } = require('pyworker-cutout/express');
 const { makePng, isPng, pngSize, faultFile, waitFor, BASE } = require('./helpers');
 
 /** A host app: its own route before and after the mounted router. */

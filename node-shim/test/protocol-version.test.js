@@ -20,7 +20,7 @@ it('a worker of another protocol: start_failed naming both versions and the fix,
   const pool = testPool(t, { size: 1, env: OLD, restartBackoffMs: 60_000 });
   const exits = [];
   pool.on('exit', (e) => exits.push(e));
-  const re = new RegExp(`speaks protocol 1; pyworker-node ${version.replace(/\./g, '\\.')} speaks protocol 2: install pyworker ${version}`);
+  const re = new RegExp(`speaks protocol 1; pyworker-cutout ${version.replace(/\./g, '\\.')} speaks protocol 2: install pyworker ${version}`);
   await assert.rejects(pool.ready(), (err) => err.code === 'start_failed' && re.test(err.message));
   // A request during the back-off fails at once with the same reason instead of waiting.
   await assert.rejects(pool.remove(makePng(80, 60), SMALL), (err) => err.code === 'start_failed' && re.test(err.message));

@@ -4,7 +4,7 @@
 // consumer machines, the app server, and its JavaScript. The only changes are
 // the ones a reader makes: REDIS_HOST is 127.0.0.1, the ports are free ones,
 // Redis binds loopback only, `npx pyworker-queue-worker` is the package's bin
-// (this repo is not installed from npm), require('pyworker-node') is this
+// (this repo is not installed from npm), require('pyworker-cutout') is this
 // package. The consumers get the stand-in model (queue.test.js says why).
 
 const { describe, it } = require('node:test');
@@ -105,7 +105,7 @@ describe('README scale-out section', () => {
 
     // 4. The client code, as written
     const logged = [];
-    const req = (name) => (name === 'pyworker-node' ? require('..') : require(name));
+    const req = (name) => (name === 'pyworker-cutout' ? require('..') : require(name));
     const AsyncFunction = (async () => {}).constructor;
     const photo = makePng(120, 90);
     const files = [0, 1, 2].map((i) => ({ name: `f${i}.png`, data: makePng(100, 70 + i) }));

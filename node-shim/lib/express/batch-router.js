@@ -22,7 +22,7 @@
  * of the queue. What each upload may cost is bounded before it is paid
  * (docs/reliability.md#round-2).
  *
- * @module pyworker-node/express/batch-router
+ * @module pyworker-cutout/express/batch-router
  */
 
 const fs = require('node:fs');

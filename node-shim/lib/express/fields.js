@@ -6,7 +6,7 @@
  * true/false/1/0, or "on": what an HTML checkbox without a value sends when ticked (an unticked
  * one sends nothing, so there is no "off").
  *
- * @module pyworker-node/express/fields
+ * @module pyworker-cutout/express/fields
  */
 
 const { HttpError } = require('./http-errors');

@@ -6,7 +6,7 @@
  * decides nothing (phones send image/jpg, application/octet-stream or none); the worker sniffs the bytes and
  * answers unsupported_format naming what it found.
  *
- * @module pyworker-node/express/form
+ * @module pyworker-cutout/express/form
  */
 
 const { requirePeer } = require('../optional');
@@ -21,7 +21,7 @@ const { HttpError } = require('./http-errors');
  * @returns {(req: any, res: any, next: (err?: unknown) => void) => void}
  */
 function formParser({ limits, field, tooManyFiles }) {
-  const multer = requirePeer('multer', 'pyworker-node/express (multipart uploads)');
+  const multer = requirePeer('multer', 'pyworker-cutout/express (multipart uploads)');
   const upload = multer({ storage: multer.memoryStorage(), limits });
   const parse = field === undefined ? upload.any() : upload.single(field);
   return (req, res, next) =>

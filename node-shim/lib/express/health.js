@@ -10,7 +10,7 @@
  * queue 3/4 full); CRITICAL (a ready worker above criticalMb, or workers
  * failing to start: HTTP 503).
  *
- * @module pyworker-node/express/health
+ * @module pyworker-cutout/express/health
  */
 
 const fs = require('node:fs');

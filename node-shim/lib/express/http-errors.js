@@ -5,7 +5,7 @@
  * typed errors (by code, docs/protocol.md#errors), multer's, and the routers' own;
  * and the one error middleware both routers end with.
  *
- * @module pyworker-node/express/http-errors
+ * @module pyworker-cutout/express/http-errors
  */
 
 const { ERROR_CODES, WorkerError, TimeoutError, QueueFullError, PoolClosedError } = require('../errors');

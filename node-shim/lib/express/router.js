@@ -11,10 +11,10 @@
  *   GET  <mount>/health             pool counters and worker memory from /proc
  *
  * It uses the process-wide default pool (configured from PYWORKER_* variables,
- * closed by `shutdown()` of pyworker-node) unless given a pool of its own.
+ * closed by `shutdown()` of pyworker-cutout) unless given a pool of its own.
  * express and multer are the host app's (optional peer dependencies).
  *
- * @module pyworker-node/express/router
+ * @module pyworker-cutout/express/router
  */
 
 const { getDefaultPool } = require('../default-pool');
@@ -41,7 +41,7 @@ const ACCEPTED_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/
  *   (default: the pool's jobTimeoutMs)
  */
 function createRouter(opts = {}) {
-  const express = requirePeer('express', 'pyworker-node/express (createRouter)');
+  const express = requirePeer('express', 'pyworker-cutout/express (createRouter)');
   const { maxUploadBytes = 10 * MiB, retryAfterSeconds = 2, maxTotalUploadBytes = 64 * MiB } = opts;
   const parseForm = formParser({ field: 'image', limits: { fileSize: maxUploadBytes, files: 1, fields: 20, fieldSize: 64 * 1024 } });
   const pool = opts.pool ?? getDefaultPool();

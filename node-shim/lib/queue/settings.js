@@ -116,7 +116,7 @@ function connectionOptions(redis) {
  * @returns {import('ioredis').Redis & Record<string, any>}
  */
 function connect(redis, { blocking = false } = {}) {
-  // bullmq's own ioredis (pyworker-node does not depend on ioredis itself), loaded with the first connection:
+  // bullmq's own ioredis (pyworker-cutout does not depend on ioredis itself), loaded with the first connection:
   // the settings alone (pyworker-queue-worker --help) need neither.
   const IORedis = requireFromPeer('ioredis', 'bullmq', 'The queue (createQueueClient, createQueueConsumer, pyworker-queue-worker)');
   const extra = blocking ? { maxRetriesPerRequest: null } : {};

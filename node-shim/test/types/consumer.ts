@@ -1,8 +1,8 @@
-// A TypeScript consumer of pyworker-node, checked by `tsc --noEmit --strict`
+// A TypeScript consumer of pyworker-cutout, checked by `tsc --noEmit --strict`
 // (test/types.test.js). Every `@ts-expect-error` line is a mistake the types
 // must catch: if one stops being an error, tsc fails on the unused directive.
-import { createPool, isFallback, removeBackgroundBuffer, WorkerError, type RemoveOptions } from 'pyworker-node';
-import { createRouter, health } from 'pyworker-node/express';
+import { createPool, isFallback, removeBackgroundBuffer, WorkerError, type RemoveOptions } from 'pyworker-cutout';
+import { createRouter, health } from 'pyworker-cutout/express';
 
 async function main(photo: Buffer): Promise<void> {
   const pool = createPool({ size: 1, memoryLimitMb: 600, model: 'u2netp' });
