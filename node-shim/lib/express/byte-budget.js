@@ -4,7 +4,7 @@
  * Bytes held at once by all requests of a router together (upload bodies, then the inputs they become),
  * each request's share kept in its own ledger so whatever happens to the request, all it took is given back.
  *
- * @module pyworker-node/express/byte-budget
+ * @module pyworker-cutout/express/byte-budget
  */
 
 class ByteBudget {
