@@ -192,7 +192,7 @@ export interface FaceMeta {
 
 /** One compliance check: its measured value, what the preset accepts, the verdict. */
 export interface ComplianceCheck {
-  name: 'head_height' | 'eye_line' | 'roll' | 'crown_visible' | 'faces' | 'face_in_subject' | 'upscale' | 'background';
+  name: 'head_height' | 'eye_line' | 'roll' | 'crown_visible' | 'photo_edges' | 'faces' | 'face_in_subject' | 'upscale' | 'background';
   value: number | boolean | null;
   accepted: [number, number] | boolean | number;
   passed: boolean;

@@ -105,6 +105,7 @@ def test_preset_frames_the_head_within_its_tolerances(worker: WorkerProcess, nam
         "eye_line",
         "roll",
         "crown_visible",
+        "photo_edges",
         "faces",
         "face_in_subject",
         "upscale",
@@ -112,7 +113,7 @@ def test_preset_frames_the_head_within_its_tolerances(worker: WorkerProcess, nam
     ]
     assert checks["head_height"]["value"] == pytest.approx(head_share, abs=0.03)
     assert checks["head_height"]["accepted"] == [round(lo, 3), round(hi, 3)]
-    for key in ("head_height", "eye_line", "roll", "crown_visible", "faces", "face_in_subject", "background"):
+    for key in ("head_height", "eye_line", "roll", "crown_visible", "photo_edges", "faces", "face_in_subject"):
         assert checks[key]["passed"] is True, checks[key]
     assert checks["upscale"]["value"] == pytest.approx(preset.size[1] / crop_h, abs=0.02)
     assert checks["upscale"]["passed"] is (checks["upscale"]["value"] <= 1.5)
@@ -245,6 +246,39 @@ def test_a_cut_crown_is_reported(worker: WorkerProcess) -> None:
     assert "cuts the top of the head" in crown["note"]
     # The same photo uncut passes the check (see the preset test): the cut is what fails it.
     assert _checks(worker.remove(ASTRO, preset="passport-35x45")["meta"])["crown_visible"]["passed"] is True
+
+
+def _cut_at(bottom: int) -> bytes:
+    """The astronaut cut off below the chin (y 164): at 215 the collar is in, at 185 barely the neck."""
+    return encode(_astronaut().crop((0, 0, 512, bottom)))
+
+
+def test_a_frame_that_would_reach_below_the_photo_is_kept_inside_it(worker: WorkerProcess) -> None:
+    # At the preset's middle (head 0.70) the frame would end ~6 px below this photo: a larger head
+    # (still inside 0.644-0.756) keeps it within, so no flat band under a cut body.
+    reply = worker.remove(_cut_at(215), preset="passport-35x45")
+    assert reply["ok"] is True, reply
+    meta = reply["meta"]
+    assert meta["crop_box"][3] <= 215 + 1, meta["crop_box"]
+    checks = _checks(meta)
+    assert checks["photo_edges"]["passed"] is True and checks["photo_edges"]["value"] <= 0.02, checks["photo_edges"]
+    head = (CHIN_Y - CROWN_Y) / (meta["crop_box"][3] - meta["crop_box"][1])
+    lo, hi = PRESETS["passport-35x45"].head_range
+    assert lo <= head <= hi, head
+    # The output's last rows are the person (her collar), not the background colour under a cut line.
+    out = np.asarray(decode(reply["image"]).convert("RGB"), np.int16)
+    grey = np.array(PRESETS["passport-35x45"].bg_color, np.int16)
+    assert (np.abs(out[-2, 150:260] - grey).max(axis=1) > 30).mean() > 0.9
+
+
+def test_a_photo_that_ends_above_the_shoulders_fails_photo_edges(worker: WorkerProcess) -> None:
+    reply = worker.remove(_cut_at(185), preset="passport-35x45")
+    assert reply["ok"] is True, reply
+    edge = _checks(reply["meta"])["photo_edges"]
+    assert edge["passed"] is False and edge["value"] > 0.02, edge
+    assert "the photo ends above the shoulders" in edge["note"], edge
+    strict = worker.remove(_cut_at(185), preset="passport-35x45", strict=True)
+    assert strict["ok"] is False and "photo_edges" in strict["error"]["message"], strict
 
 
 def test_a_small_photo_reports_the_upscale(worker: WorkerProcess) -> None:

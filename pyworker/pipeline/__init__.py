@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..errors import WorkerError
 from ..models import SessionCache
-from . import plan
+from . import edges, plan
 from .compliance import compliance, failing_summary
 from .decode import Limits, load_scaled, open_image
 from .encode import compose, encode
@@ -125,6 +125,9 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
         out_size = fit(framed.out_size, 0, cap)
         rgb, mask, alpha = (_crop_resize(i, framed.crop_box, out_size) for i in (framed.rgb, framed.mask, framed.alpha))
         crop_box, crop_mode = framed.crop_box, framed.mode  # working pixels, straightened when roll_deg != 0
+        assert rgb is not None and mask is not None
+        mask = edges.main_person(mask, framed.output_point(framed.head.eyes, out_size) if framed.head else None)
+        rgb = edges.foreground(rgb, mask)  # the hair's own colour, not the old backdrop's, on the new background
     else:
         out_size = fit(work_size, opts.output_max_size, cap)
         mask, crop_box, crop_mode = small_mask.resize(out_size, LANCZOS), None, "none"

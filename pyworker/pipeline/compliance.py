@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .framing import MAX_ROLL_DEG, MIN_FACE_COVERAGE, Box, Framed, Head
+from .placement import MAX_CUT
 from .presets import RGB
 
 # Compliance thresholds that are not per preset (docs/id-photos.md#compliance).
@@ -117,6 +118,16 @@ def compliance(
         checks.append(_check("crown_visible", head.crown_visible and inside, True, inside, note))
     else:
         checks.append(_check("crown_visible", None, True, False, "no face"))
+    if framed.mode == "face":
+        cut = round(framed.cut, 3)
+        note = None
+        if cut > MAX_CUT:
+            note = (
+                "the photo ends above the shoulders: take one that shows the shoulders with room below them"
+                if framed.cut_below_chin
+                else "the photo ends beside the head: take one with room around the head and shoulders"
+            )
+        checks.append(_check("photo_edges", cut, [0, MAX_CUT], cut <= MAX_CUT, note))
     note = None
     if fell_back is not None:
         note = f"no face found: the mask is the general model {fell_back[1]}'s, not the portrait model {fell_back[0]}'s"

@@ -30,6 +30,7 @@ from PIL import Image
 
 from ..errors import WorkerError
 from . import face as face_detector
+from . import placement
 from .face import Face
 from .mask import subject_box
 from .options import RemoveOptions
@@ -107,6 +108,13 @@ class Framed:
     straightened: bool = False
     turned: bool = False  # the face is turned away (a profile): roll not measured, not straightened
     head: Head | None = None
+    cut: float = 0.0  # the person cut by the photo's edges inside the frame, share of its width (placement.py)
+    cut_below_chin: bool = False  # that cut is below the chin: the photo ends above the shoulders
+
+    def output_point(self, point: tuple[float, float], out_size: tuple[int, int]) -> tuple[float, float]:
+        """A point of the (straightened) working image in the output's pixels."""
+        x0, y0, x1, y1 = self.crop_box
+        return ((point[0] - x0) * out_size[0] / max(1, x1 - x0), (point[1] - y0) * out_size[1] / max(1, y1 - y0))
 
 
 def _coverage(mask: Image.Image, box: Box) -> float:
@@ -170,25 +178,6 @@ def measure_head(face: Face, mask: Image.Image, valid: Image.Image | None) -> He
     if not lo * eye_to_chin <= ey - crown <= hi * eye_to_chin:
         return Head((ex, ey), chin, estimate, visible, "estimate")
     return Head((ex, ey), chin, crown, True, "mask")
-
-
-def _face_frame(head: Head, framing: Preset) -> Box:
-    ex, ey = head.eyes
-    height = head.chin - head.crown
-    frame_h = height / framing.head
-    # The eye line at its target with the top margin kept needs at least this
-    # frame; grow towards it, but not so far that the head drops out of range.
-    room = framing.eye_line - framing.top_margin
-    if head.crown_visible and room > 0:
-        needed = (ey - head.crown) / room
-        if needed > frame_h:
-            frame_h = min(needed, height / framing.head_range[0])
-    frame_w = frame_h * framing.aspect
-    y0 = ey - framing.eye_line * frame_h
-    if head.crown_visible:
-        y0 = min(y0, head.crown - framing.top_margin * frame_h)  # the crown is never cut
-    x0 = ex - frame_w / 2
-    return round(x0), round(y0), round(x0 + frame_w), round(y0 + frame_h)
 
 
 def _subject_frame(mask: Image.Image, aspect: float) -> Box:
@@ -277,8 +266,11 @@ def frame(
         valid = None
         if framed.straightened:
             valid = _rotate(Image.new("L", rgb.size, 255), framed.roll_deg, face.eyes_mid, 0)
-        framed.head = measure_head(upright, framed.mask, valid)
-        framed.crop_box, framed.mode = _face_frame(framed.head, framing), "face"
+        framed.head = head = measure_head(upright, framed.mask, valid)
+        edges, k = placement.cut_map(framed.mask, valid)
+        placed = placement.place(head.crown, head.eyes, head.chin, head.crown_visible, framing, edges, k)
+        framed.crop_box, framed.mode = placed.box, "face"
+        framed.cut, framed.cut_below_chin = placed.cut, placed.cut_below_chin
     elif opts.face_required:
         raise WorkerError("no_face", no_face_message(faces, rgb.size))
     else:

@@ -17,10 +17,8 @@ RGB = tuple[int, int, int]
 class Preset:
     name: str
     size: tuple[int, int]  # output (width, height) in pixels; its ratio is the aspect ratio
-    head: float  # crown-to-chin height as a share of the frame height: the target
-    head_range: tuple[float, float]  # what the source accepts, as shares of the frame height
-    eye_line: float  # eye line, share of the frame height measured from the top: the target
-    eye_range: tuple[float, float]  # accepted eye line, shares from the top
+    head_range: tuple[float, float]  # crown-to-chin height the source accepts, shares of the frame height
+    eye_range: tuple[float, float]  # accepted eye line, shares of the frame height measured from the top
     top_margin: float  # least room above the crown, share of the frame height
     bg_color: RGB | None  # default background; the request's bg_color overrides it
     source: str
@@ -28,6 +26,16 @@ class Preset:
     @property
     def aspect(self) -> float:
         return self.size[0] / self.size[1]
+
+    @property
+    def head(self) -> float:
+        """The head share framing aims at: the middle of the accepted range (room for error both ways)."""
+        return sum(self.head_range) / 2
+
+    @property
+    def eye_line(self) -> float:
+        """The eye line framing aims at: the middle of its range, unless the crown's margin needs it lower."""
+        return sum(self.eye_range) / 2
 
 
 PRESETS: dict[str, Preset] = {
@@ -39,9 +47,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="passport-35x45",
             size=(413, 531),
-            head=0.70,
             head_range=(29 / 45, 34 / 45),
-            eye_line=0.45,
             eye_range=(0.30, 0.50),
             top_margin=0.03,
             bg_color=(240, 240, 240),
@@ -52,9 +58,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="us-2x2",
             size=(600, 600),
-            head=0.60,
             head_range=(1 / 2, 1.375 / 2),
-            eye_line=0.375,
             eye_range=(0.3125, 0.4375),
             top_margin=0.03,
             bg_color=(255, 255, 255),
@@ -65,9 +69,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="avatar",
             size=(512, 512),
-            head=0.55,
             head_range=(0.45, 0.65),
-            eye_line=0.42,
             eye_range=(0.35, 0.50),
             top_margin=0.05,
             bg_color=(230, 236, 242),
@@ -81,9 +83,7 @@ PRESETS: dict[str, Preset] = {
 FACE_FRAMING = Preset(
     name="face",
     size=(600, 800),
-    head=0.50,
     head_range=(0.40, 0.60),
-    eye_line=0.38,
     eye_range=(0.30, 0.45),
     top_margin=0.05,
     bg_color=None,
