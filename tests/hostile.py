@@ -70,6 +70,17 @@ def webp_blank_canvas(side: int = 4096) -> bytes:
     return encode(Image.new("RGB", (side, side), (200, 210, 220)), "WEBP", lossless=True, quality=0)
 
 
+def avif_lying_ispe(frame: tuple[int, int], declared: tuple[int, int]) -> bytes:
+    """An AVIF whose `ispe` box declares `declared` over an AV1 frame of `frame` (issue 22: 3.5 KB, `ispe`
+    2000x2000 over 16384x16384, cost +594 MB). Flat colour, so the file stays small."""
+    buf = io.BytesIO()
+    Image.new("RGB", frame, (200, 30, 40)).save(buf, "AVIF", speed=10)
+    data = bytearray(buf.getvalue())
+    at = data.index(b"ispe")
+    data[at + 8 : at + 16] = struct.pack(">II", *declared)
+    return bytes(data)
+
+
 def msgpack_object_bomb(objects: int, width: int = 1000) -> bytes:
     """A ping whose extra key holds `objects` empty arrays, nested `width` per array (so no array is long)."""
     leaf = b"\x90"  # fixarray of 0

@@ -455,6 +455,29 @@ def test_a_tiny_webp_with_a_huge_canvas_is_refused_before_decoding(cost_worker: 
     assert reply["ok"] is True and grew < 64 * 4 + 150, (reply.get("error"), grew)
 
 
+def test_an_avif_whose_ispe_lies_is_sized_from_its_av1_frame(cost_worker: DrainedWorker) -> None:
+    # Before: Pillow (libavif) reports the ispe size, dav1d allocates the frame: ispe 1000x1000 over a
+    # 6000x6000 frame passed --max-side and the decode budget (6 MB declared) and cost the frame (36 MP).
+    liar = hostile.avif_lying_ispe((6000, 6000), (1000, 1000))
+    assert len(liar) < 8192
+    reply, _, grew = costly(cost_worker, lambda: cost_worker.remove(liar, timeout=120))
+    assert reply["ok"] is False and reply["error"]["code"] == "image_too_large", reply.get("error")
+    assert reply["error"]["message"] == (
+        "AVIF frame (6000x6000) exceeds maximum (4096x4096); its header (ispe) says 1000x1000"
+    )
+    assert grew < 30, grew
+    # Within --max-side but beyond the budget by its frame: 4000x4000 x 6 B = 91.6 MB, the ispe says 5.7 MB.
+    small_budget = DrainedWorker("--threads", "1", "--max-decode-mb", "50")
+    try:
+        reply = small_budget.remove(hostile.avif_lying_ispe((4000, 4000), (1000, 1000)), timeout=120)
+        assert reply["ok"] is False and reply["error"]["code"] == "image_too_large", reply.get("error")
+        assert "AVIF image (4000x4000) needs 91.6MB to decode" in reply["error"]["message"], reply["error"]
+        honest = small_budget.remove(hostile.avif_lying_ispe((1000, 800), (1000, 800)), timeout=120)
+        assert honest["ok"] is True, honest.get("error")
+    finally:
+        small_budget.close()
+
+
 def test_a_msgpack_object_bomb_is_refused_before_it_is_built(cost_worker: DrainedWorker) -> None:
     # 4 MB of nested empty arrays: 4 million Python lists, +278 MB and 2.4 s before.
     def send() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from PIL import Image, features
 
 from ..errors import WorkerError, format_mb
 from . import colour
+from .avif_frame import avif_frame_size
 
 ACCEPTED = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "HEIF", "AVIF"}
 ACCEPTED_TEXT = "JPEG, PNG, WEBP, BMP, HEIC or AVIF"
@@ -192,6 +193,9 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
     m = limits.max_side
     if w > m or h > m:
         raise WorkerError("image_too_large", f"Image dimensions ({w}x{h}) exceed maximum ({m}x{m})")
+    if img.format == "AVIF":
+        # Its size above is the `ispe` box's; the decoder allocates the frame the AV1 stream declares.
+        w, h = _avif_decode_size(data, (w, h), m)
     n = limits.min_side
     if w < n or h < n:
         raise WorkerError("image_too_small", f"Image dimensions ({w}x{h}) are below minimum ({n}x{n})")
@@ -213,6 +217,24 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
                 "re-save it as a baseline or ordinary progressive JPEG",
             )
     return img
+
+
+def _avif_decode_size(data: bytes, declared: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The frame dav1d will allocate (the larger of each side), refused beyond max_side before any pixel."""
+    try:
+        frame = avif_frame_size(data)
+    except (ValueError, IndexError) as exc:
+        raise WorkerError("invalid_image", f"AVIF header is corrupt: {exc}") from exc
+    if frame is None:
+        raise WorkerError("invalid_image", "AVIF holds no AV1 sequence header: its frame size cannot be read")
+    w, h = max(declared[0], frame[0]), max(declared[1], frame[1])
+    if w > max_side or h > max_side:
+        raise WorkerError(
+            "image_too_large",
+            f"AVIF frame ({frame[0]}x{frame[1]}) exceeds maximum ({max_side}x{max_side}); "
+            f"its header (ispe) says {declared[0]}x{declared[1]}",
+        )
+    return w, h
 
 
 def _orientation(img: Image.Image) -> int:
