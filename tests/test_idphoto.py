@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from demo import contact_sheet, variants
+from pyworker.pipeline.face_quality import APPEARANCE as FACE_CHECKS
 from pyworker.pipeline.presets import FACE_FRAMING, PRESETS
 
 from .images import ASTRONAUT, decode, encode, iou, subject_scene
@@ -110,6 +111,7 @@ def test_preset_frames_the_head_within_its_tolerances(worker: WorkerProcess, nam
         "face_in_subject",
         "upscale",
         "background",
+        *FACE_CHECKS,
     ]
     assert checks["head_height"]["value"] == pytest.approx(head_share, abs=0.03)
     assert checks["head_height"]["accepted"] == [round(lo, 3), round(hi, 3)]

@@ -139,6 +139,7 @@ def compliance(
     checks.append(_check("upscale", round(upscale, 2), [0, MAX_UPSCALE], upscale <= MAX_UPSCALE, note))
     uniform = _background_uniformity(composed, bg, head, framed.crop_box)
     checks.append(_check("background", round(uniform, 3), [MIN_BG_UNIFORMITY, 1.0], uniform >= MIN_BG_UNIFORMITY))
+    checks.extend(framed.face_checks)
     return {"preset": p.name, "passed": all(c["passed"] for c in checks), "checks": checks}
 
 
@@ -149,7 +150,10 @@ def failing_summary(report: dict[str, Any]) -> str:
         if c["passed"]:
             continue
         acc = c["accepted"]
-        acc_text = f"{acc[0]}-{acc[1]}" if isinstance(acc, list) else str(acc).lower()
+        if isinstance(acc, list):  # [lo, None]: at least lo (a measure without a natural maximum)
+            acc_text = f"{acc[0]}-{acc[1]}" if acc[1] is not None else f">= {acc[0]}"
+        else:
+            acc_text = str(acc).lower()
         value = str(c["value"]).lower() if isinstance(c["value"], bool) or c["value"] is None else c["value"]
         note = f", {c['note']}" if c.get("note") else ""
         parts.append(f"{c['name']} {value} (accepted {acc_text}{note})")

@@ -30,7 +30,7 @@ from PIL import Image
 
 from ..errors import WorkerError
 from . import face as face_detector
-from . import placement
+from . import face_quality, placement
 from .face import Face
 from .mask import subject_box
 from .options import RemoveOptions
@@ -108,6 +108,8 @@ class Framed:
     straightened: bool = False
     turned: bool = False  # the face is turned away (a profile): roll not measured, not straightened
     head: Head | None = None
+    # The face's own checks (eyes, light, sharpness...: face_quality.py), measured on the source photo.
+    face_checks: list[dict[str, Any]] = field(default_factory=list)
     cut: float = 0.0  # the person cut by the photo's edges inside the frame, share of its width (placement.py)
     cut_below_chin: bool = False  # that cut is below the chin: the photo ends above the shoulders
 
@@ -260,6 +262,8 @@ def frame(
     inside = faces_in_subject(faces, mask)
     face = choose_face(faces, mask)
     framed = Framed(rgb, mask, alpha, (0, 0, 0, 0), "subject", (0, 0), framing, face, faces, len(inside))
+    # Before straightening and the new background, which change the light and the pose.
+    framed.face_checks = face_quality.assess(rgb, face)
     if face is not None:
         framed.face_coverage = _coverage(mask, face.box)
         upright = _straighten(framed, face)
