@@ -2,7 +2,7 @@
 // types are not needed: the router is typed as the request handler it is.
 /// <reference types="node" />
 
-import type { Pool, RemoveOptions } from './index';
+import type { Capability, Pool, RemoveOptions } from './index';
 
 /** Batches with progress and their page: the same function as the package index's. */
 export { createBatchRouter } from './index';
@@ -55,6 +55,8 @@ export interface Health {
   httpStatus: 200 | 503;
   reasons: string[];
   thresholds: { warnMb: number; criticalMb: number };
+  /** What this install can do, as the first worker's `ready` frame said (null until one is ready); each one missing is a WARNING reason. */
+  capabilities: Record<Capability, boolean> | null;
   pool: {
     size: number;
     queued: number;

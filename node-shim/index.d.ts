@@ -316,6 +316,9 @@ export interface PoolStats {
   backoffMs: number;
 }
 
+/** A capability a worker reports in its `ready` frame (docs/protocol.md#capabilities). */
+export type Capability = 'cutout' | 'id_photo' | 'heic' | 'avif';
+
 export interface ReadyEvent {
   pid: number | null;
   model: string;
@@ -324,6 +327,10 @@ export interface ReadyEvent {
   /** The worker's protocol version: always this package's (docs/protocol.md#versions); another one fails the start. */
   protocol: number;
   modelsAvailable: string[];
+  /** What this install can do (docs/protocol.md#capabilities). */
+  capabilities: Record<Capability, boolean>;
+  /** Each capability this install lacks, with why and the exact command that adds it. */
+  missing: Partial<Record<Capability, string>>;
   limits: {
     maxInputMb: number;
     maxPixelsSide: number;
@@ -417,6 +424,7 @@ export type ProtocolErrorCode =
   | 'image_too_complex'
   | 'input_too_large'
   | 'model_unavailable'
+  | 'capability_unavailable'
   | 'no_face'
   | 'not_compliant'
   | 'internal';

@@ -80,6 +80,14 @@ ERRORS: tuple[Code, ...] = (
         "the model is unknown, or its weights are not on disk",
         "install it: `pyworker models install NAME` (the message gives the exact command for the worker's Python)",
     ),
+    Code(
+        "capability_unavailable",
+        "service",
+        501,
+        "the request needs a part this install lacks (HEIC or AVIF input without its library); `ready.missing` "
+        "lists them, and the message gives the exact install command for the worker's Python",
+        "install it (the message's command), or send what the worker can read",
+    ),
     Code("no_face", "caller", 400, "`face_required` and no face was found", "send another photo"),
     Code(
         "not_compliant",

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import PROTOCOL_VERSION, __version__, logs, memory
+from . import PROTOCOL_VERSION, __version__, capabilities, logs, memory
 from .errors import EXIT, WorkerError, echo, format_mb
 from .framing import DecodeLimits, Frame, OversizedFrame, decode_payload
 from .inbox import EndOfInput, Inbox
@@ -107,6 +107,7 @@ class Server:
             logs.log("error", "fatal", error=err.to_wire())
             self.write({"op": "fatal", "error": err.to_wire()})
             return False
+        can, missing = capabilities.describe()
         ready = {
             "op": "ready",
             "protocol": PROTOCOL_VERSION,
@@ -114,12 +115,16 @@ class Server:
             "version": __version__,
             "model": self.config.model,
             "models_available": available_models(),
+            "capabilities": can,
+            "missing": missing,
             "threads": self.config.threads,
             "limits": self.limits,
             "rss_mb": memory.rss_mb(),
         }
         self.write(ready)
         logs.log("info", "ready", rss_mb=ready["rss_mb"], peak_rss_mb=memory.peak_rss_mb())
+        if missing:  # said at start-up, not discovered by the first request that needs it
+            logs.log("warning", "capabilities_missing", missing=missing)
         return True
 
     def serve(self) -> int:

@@ -80,7 +80,7 @@ def test_the_documented_keys_are_the_keys_sent(spawn) -> None:
     worker = spawn("--threads", "1", "--no-warmup")
     ready = worker.ready
     assert ready is not None
-    assert _keys(_section("### `ready`")) == set(ready) | set(ready["limits"])
+    assert _keys(_section("### `ready`")) == set(ready) | set(ready["limits"]) | set(ready["capabilities"])
     reply = worker.remove(ASTRONAUT.read_bytes(), max_size=64)
     assert _keys(_section("Success:")) == set(reply) | set(reply["meta"]) | set(reply["meta"]["timings_ms"])
     assert _keys(_section("Every reply to a request has")) == set(reply["stats"])

@@ -24,6 +24,7 @@ const { makeLogger } = require('./logger');
 const { takeRequest, refuse, settleFailure, onAbort } = require('./front');
 const liveness = require('./liveness');
 const { resultBuffer } = require('./fallback');
+const { warnMissing } = require('./capabilities');
 
 const MiB = 1024 * 1024;
 
@@ -645,7 +646,10 @@ class Pool extends EventEmitter {
     this._startCrashes = 0;
     this._lastStartError = null;
     this._clearBackoff();
-    if (!this.workerInfo) this.workerInfo = info;
+    if (!this.workerInfo) {
+      this.workerInfo = info;
+      warnMissing(info, this._log);
+    }
     const limit = this.options.memoryLimitMb;
     if (limit !== null && typeof info.rss_mb === 'number' && info.rss_mb >= limit && !this._warnedMemoryLimit) {
       // Every job would end above the limit: each worker would be recycled after one job, silently.
@@ -668,6 +672,8 @@ class Pool extends EventEmitter {
       version: info.version,
       protocol: info.protocol,
       modelsAvailable: info.models_available,
+      capabilities: info.capabilities,
+      missing: info.missing,
       limits: camelize(info.limits),
       rssMb: info.rss_mb,
     });

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, features
 
+from .. import capabilities
 from ..errors import WorkerError, format_mb
 from . import colour
 from .avif_frame import avif_frame_size
@@ -167,6 +168,8 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
             f"File size ({format_mb(len(data))}) exceeds maximum ({format_mb(limits.max_input_bytes)})",
         )
     named = sniff(data)
+    if named in ("HEIC", "AVIF") and not _supported(named):
+        raise capabilities.unavailable(named.lower())  # ours to read, but this install lacks the library
     if named and not _supported(named):
         raise WorkerError("unsupported_format", f"Unsupported image format: {named}; send {ACCEPTED_TEXT}")
     if named == "HEIC" and data[8:12] not in _HEIF_MAJOR:

@@ -6,9 +6,10 @@
  * a reply: a worker's own figure is taken after its job and can miss the peak.
  *
  * status: STARTING while the first workers start (HTTP 200: the app is fine,
- * requests wait in the queue); OK; WARNING (a ready worker above warnMb, or the
- * queue 3/4 full); CRITICAL (a ready worker above criticalMb, or workers
- * failing to start: HTTP 503).
+ * requests wait in the queue); OK; WARNING (a ready worker above warnMb, the
+ * queue 3/4 full, or a capability this install lacks: `reasons` names each with
+ * its fix); CRITICAL (a ready worker above criticalMb, or workers failing to
+ * start: HTTP 503).
  *
  * @module pyworker-cutout/express/health
  */
@@ -69,6 +70,10 @@ function health(pool, { warnMb, criticalMb }) {
   let status = 'OK';
   if (maxRss >= warnMb) reasons.push(`a worker uses ${maxRss} MB (warning at ${warnMb} MB)`);
   if (Number.isFinite(s.maxQueue) && s.maxQueue > 0 && s.queued >= 0.75 * s.maxQueue) reasons.push(`queue ${s.queued}/${s.maxQueue}`);
+  // A part this install lacks (docs/protocol.md#capabilities): the instance serves, but not everything.
+  const info = pool.workerInfo;
+  const missing = (info && info.missing) || {};
+  for (const [name, why] of Object.entries(missing)) reasons.push(`${name} unavailable: ${why}`);
   if (reasons.length) status = 'WARNING';
   if (maxRss >= criticalMb) {
     status = 'CRITICAL';
@@ -90,6 +95,8 @@ function health(pool, { warnMb, criticalMb }) {
     httpStatus: status === 'CRITICAL' ? 503 : 200,
     reasons,
     thresholds: { warnMb, criticalMb },
+    // As the first worker's `ready` frame said (null until one is ready).
+    capabilities: info ? info.capabilities || null : null,
     pool: {
       size: s.size,
       queued: s.queued,
