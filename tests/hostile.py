@@ -81,6 +81,22 @@ def avif_lying_ispe(frame: tuple[int, int], declared: tuple[int, int]) -> bytes:
     return bytes(data)
 
 
+def heic_deep(side: int, bits: int = 10, alpha: bool = True) -> bytes:
+    """A HEIC of `bits` per sample, 4:4:4, with an alpha plane when asked (the dearest HEIC to decode)."""
+    import pillow_heif
+
+    yy, xx = np.mgrid[0:side, 0:side]
+    base = ((xx * 7 + yy * 3) % 4096).astype(np.uint16) * 16
+    planes = [base, base[::-1], base[:, ::-1]] + ([np.full_like(base, 40000)] if alpha else [])
+    arr = np.stack(planes, axis=-1)
+    mode = ("RGBA" if alpha else "RGB") + (";16" if bits > 8 else "")
+    if bits <= 8:
+        arr = (arr >> 8).astype(np.uint8)
+    buf = io.BytesIO()
+    pillow_heif.from_bytes(mode=mode, size=(side, side), data=arr.tobytes()).save(buf, quality=30, chroma=444)
+    return buf.getvalue()
+
+
 def msgpack_object_bomb(objects: int, width: int = 1000) -> bytes:
     """A ping whose extra key holds `objects` empty arrays, nested `width` per array (so no array is long)."""
     leaf = b"\x90"  # fixarray of 0

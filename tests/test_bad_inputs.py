@@ -478,6 +478,21 @@ def test_an_avif_whose_ispe_lies_is_sized_from_its_av1_frame(cost_worker: Draine
         small_budget.close()
 
 
+def test_a_deep_heic_is_budgeted_at_what_its_decode_costs() -> None:
+    # A 10-bit 4:4:4 RGBA HEIC costs ~16 B/px to decode (at 4096 px: +324 MB a job, above the README's ~260 MB);
+    # it was budgeted at 6 B/px like an 8-bit one. With a 5 MB budget: 600x600 x 16 B = 5.5 MB is refused
+    # (it passed at 2.1 MB), the same picture at 8 bits without alpha (2.1 MB) is decoded.
+    w = DrainedWorker("--threads", "1", "--max-decode-mb", "5")
+    try:
+        deep = w.remove(hostile.heic_deep(600, bits=10, alpha=True), timeout=120)
+        assert deep["ok"] is False and deep["error"]["code"] == "image_too_large", deep.get("error")
+        assert "HEIF image (600x600) needs 5.5MB to decode" in deep["error"]["message"], deep["error"]
+        plain = w.remove(hostile.heic_deep(600, bits=8, alpha=False), timeout=120)
+        assert plain["ok"] is True, plain.get("error")
+    finally:
+        w.close()
+
+
 def test_a_msgpack_object_bomb_is_refused_before_it_is_built(cost_worker: DrainedWorker) -> None:
     # 4 MB of nested empty arrays: 4 million Python lists, +278 MB and 2.4 s before.
     def send() -> dict[str, Any]:

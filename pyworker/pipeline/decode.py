@@ -39,6 +39,10 @@ _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 # libwebp's animation decoder keeps two RGBA canvases, then Pillow copies the frame twice.
 DECODE_BYTES_PER_PIXEL = {"WEBP": 16, "HEIF": 6, "AVIF": 6}
 _DEFAULT_BYTES_PER_PIXEL = 4  # PNG, BMP: the RGBA image itself
+# A HEIC with more than 8 bits or an alpha plane: libheif decodes 16-bit (or 4) planes, converts them to
+# interleaved RGBA, and Pillow copies that. 10-bit 4:4:4 RGBA at 4096 px cost +324 MB a job (issue 22;
+# 8-bit 4:2:0 RGB +166): 16 B/px keeps the worst accepted one within the README's ~260 MB.
+HEIF_DEEP_BYTES_PER_PIXEL = 16
 _HEIF_MAJOR = {
     b"heic",
     b"heix",
@@ -203,9 +207,10 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
     if w < n or h < n:
         raise WorkerError("image_too_small", f"Image dimensions ({w}x{h}) are below minimum ({n}x{n})")
     if img.format not in ("JPEG", "MPO"):  # JPEG decodes scaled (draft): its cost is bounded by the target
-        need = w * h * DECODE_BYTES_PER_PIXEL.get(str(img.format), _DEFAULT_BYTES_PER_PIXEL)
+        per_pixel = _decode_bytes_per_pixel(img)
+        need = w * h * per_pixel
         if need > limits.max_decode_bytes:
-            most = limits.max_decode_bytes / DECODE_BYTES_PER_PIXEL.get(str(img.format), _DEFAULT_BYTES_PER_PIXEL)
+            most = limits.max_decode_bytes / per_pixel
             raise WorkerError(
                 "image_too_large",
                 f"{img.format} image ({w}x{h}) needs {format_mb(need)} to decode, above the decode budget "
@@ -220,6 +225,13 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
                 "re-save it as a baseline or ordinary progressive JPEG",
             )
     return img
+
+
+def _decode_bytes_per_pixel(img: Image.Image) -> int:
+    """Peak bytes a pixel of a full-size decode, from the header (mode, bit depth)."""
+    if img.format == "HEIF" and (int(img.info.get("bit_depth") or 8) > 8 or "A" in img.mode):
+        return HEIF_DEEP_BYTES_PER_PIXEL
+    return DECODE_BYTES_PER_PIXEL.get(str(img.format), _DEFAULT_BYTES_PER_PIXEL)
 
 
 def _avif_decode_size(data: bytes, declared: tuple[int, int], max_side: int) -> tuple[int, int]:
