@@ -531,6 +531,8 @@ export interface QueueClientOptions {
   maxQueuedJobs?: number;
   /** Their input bytes beyond which QueueFullError. Default 512 MiB. */
   maxQueuedBytes?: number;
+  /** One input's size, MB: larger ones reject input_too_large before anything reaches Redis (the worker's --max-input-mb; set both alike). Default 10. */
+  maxInputMb?: number;
   /** Runs of a job that failed for a reason that may pass (worker crashes, start failures). Default 3. */
   attempts?: number;
   /** First back-off between runs (doubles). Default 1000. */

@@ -209,6 +209,24 @@ describe('queue on a real Redis', () => {
     assert.equal(bad.code, 'bad_request');
     assert.equal((await q.stats()).queuedJobs, 0);
   });
+
+  it("an input above the worker's limit is refused before it reaches Redis (it cost Redis 1.5 GB)", async (t) => {
+    // Before: a 499 MiB photo went to Redis (used_memory_peak 1,538 MB), the consumer and the app ~1 GB each,
+    // then input_too_large from the worker.
+    const q = createQueueClient({ redis: redis.url, queue: 'input-limit' });
+    t.after(() => q.close());
+    const s = new IORedis(redis.url);
+    t.after(() => s.quit());
+    const peak = async () => Number(/used_memory_peak:(\d+)/.exec(await s.info('memory'))[1]) / 1024 / 1024;
+    const before = await peak();
+    const big = Buffer.concat([makePng(100, 100), Buffer.alloc(40 * 1024 * 1024)]);
+    const err = await q.remove(big).catch((e) => e);
+    assert.equal(err.code, 'input_too_large', String(err));
+    assert.equal(err.message, 'File size (40.0MB) exceeds maximum (10MB)');
+    assert.deepEqual(await s.keys('pyworker:input-limit:px:*'), []); // no input, no admission (BullMQ's meta key only)
+    assert.equal(await s.exists('pyworker:input-limit:wait'), 0);
+    assert.ok((await peak()) - before < 5, `Redis peak rose ${(await peak()) - before} MB`);
+  });
 });
 
 describe("queue client: the pool's front (lib/front.js)", () => {

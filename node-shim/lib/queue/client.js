@@ -55,6 +55,7 @@ const SWEEP_MS = 5000;
  * @param {number} [opts.jobTimeoutMs]
  * @param {number} [opts.maxQueuedJobs]
  * @param {number} [opts.maxQueuedBytes]
+ * @param {number} [opts.maxInputMb] one input's size; larger: input_too_large before anything reaches Redis
  * @param {number} [opts.attempts]
  * @param {number} [opts.backoffMs]
  * @param {'throw'|'original'} [opts.fallback]
@@ -74,6 +75,7 @@ class QueueClient extends EventEmitter {
       jobTimeoutMs: opts.jobTimeoutMs ?? DEFAULTS.jobTimeoutMs,
       maxQueuedJobs: opts.maxQueuedJobs ?? DEFAULTS.maxQueuedJobs,
       maxQueuedBytes: opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes,
+      maxInputMb: opts.maxInputMb ?? DEFAULTS.maxInputMb,
       attempts: opts.attempts ?? DEFAULTS.attempts,
       backoffMs: opts.backoffMs ?? DEFAULTS.backoffMs,
       fallback: opts.fallback || 'throw',
@@ -156,6 +158,11 @@ class QueueClient extends EventEmitter {
     if (this._closed) throw new PoolClosedError('the queue client is closed; create a new one');
     if (parsed.signal && parsed.signal.aborted) throw new AbortError(parsed.signal.reason);
     const fallback = parsed.fallback || this.options.fallback;
+    if (buf.length > this.options.maxInputMb * MiB) {
+      // The worker's input limit, applied before Redis, the consumer and the worker each hold the bytes.
+      const mb = (/** @type {number} */ n) => `${Number.isInteger(n) ? n : n.toFixed(1)}MB`;
+      return refuse(fallback, buf, new WorkerError(`File size (${mb(buf.length / MiB)}) exceeds maximum (${mb(this.options.maxInputMb)})`, { code: 'input_too_large' }));
+    }
     const timeoutMs = parsed.timeoutMs ?? this.options.jobTimeoutMs;
     /** @type {Record<string, unknown>} */
     const sent = {};

@@ -40,6 +40,10 @@ const DEFAULTS = Object.freeze({
   // bytes; beyond either, remove() rejects at once with QueueFullError.
   maxQueuedJobs: 1000,
   maxQueuedBytes: 512 * MiB,
+  // One input, the worker's own --max-input-mb default: a larger one is refused input_too_large here,
+  // before it reaches Redis (a consumer would only refuse it after Redis, the consumer and the worker each
+  // held it). Consumers started with a larger --max-input-mb need the same here.
+  maxInputMb: 10,
   // close() waits this long for Redis (a consumer: after its jobs drained)
   // before dropping the connections: a Redis that is gone must not hang a shutdown.
   closeTimeoutMs: 5_000,
