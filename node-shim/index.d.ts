@@ -515,8 +515,8 @@ export declare function sniffMime(bytes: Uint8Array): string | null;
 // ---------------------------------------------------------------------------
 // Queue (BullMQ on Redis): lib/queue/, README "Scale-out"
 
-/** 'expired' (a WorkerError of the queue client: an input or result no longer in Redis); 'not_found' (batch routes: no such batch). */
-export type QueueErrorCode = 'expired' | 'not_found';
+/** 'expired' (a WorkerError of the queue client: an input or result no longer in Redis); 'job_lost' (its job record gone from Redis while awaited: a Redis restart); 'not_found' (batch routes: no such batch). */
+export type QueueErrorCode = 'expired' | 'job_lost' | 'not_found';
 
 export interface QueueClientOptions {
   /** redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS), or ioredis options. */

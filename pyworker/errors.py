@@ -123,6 +123,15 @@ ERRORS: tuple[Code, ...] = (
         "client",
     ),
     Code(
+        "job_lost",
+        "service",
+        503,
+        "a queued job was no longer in Redis while awaited (Redis restarted without persistence, or evicted it): "
+        "nothing was done for it, or its result is gone",
+        "send it again",
+        "client",
+    ),
+    Code(
         "not_found",
         "caller",
         404,

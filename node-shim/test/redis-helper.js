@@ -50,13 +50,13 @@ function ping(port) {
 
 /**
  * Start a redis-server; returns {url, port, pid, stop()}.
- * @param {{maxmemoryMb?: number}} [opts]
+ * @param {{maxmemoryMb?: number, port?: number}} [opts] `port`: this one (a restart of a stopped server)
  */
 async function startRedis(opts = {}) {
   ensureCommand('redis-server');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pyworker-redis-'));
   for (let tries = 0; ; tries++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'];
     // BullMQ asks for noeviction: an evicted job key would be a lost job.
     args.push('--maxmemory-policy', 'noeviction');

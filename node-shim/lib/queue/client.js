@@ -45,6 +45,8 @@ const SWEEP_MS = 5000;
  * @property {NodeJS.Timeout|null} timer
  * @property {AbortSignal|undefined} signal
  * @property {(() => void)|null} onAbort
+ * @property {boolean} [queued] its BullMQ job was added
+ * @property {number} [missed] sweeps in a row that found no job record
  */
 
 /**
@@ -231,6 +233,8 @@ class QueueClient extends EventEmitter {
           removeOnFail: { age: ttlS },
         },
       );
+      const p = this._pending.get(id);
+      if (p) p.queued = true;
     } catch (err) {
       const p = this._pending.get(id);
       if (p) this._finish(p);
@@ -328,7 +332,17 @@ class QueueClient extends EventEmitter {
     for (const p of old) {
       try {
         const job = await Job.fromId(this._queue, p.id);
-        if (!job) continue;
+        if (!job) {
+          // Added, then gone before it finished: Redis restarted without persistence (or evicted it). Its
+          // consumer cannot finish it either: say so now, not job_timeout after jobTimeoutMs. Two sweeps in a
+          // row (5-15 s), so a job whose record is being written is never taken for lost.
+          if (p.queued && (p.missed = (p.missed || 0) + 1) >= 2 && this._finish(p)) {
+            this._release(p.id);
+            this._reject(p, new WorkerError(`job ${p.id} is no longer in Redis (queue "${this.queueName}"): Redis restarted without persistence or evicted it; nothing was done for it, send it again`, { code: 'job_lost' }));
+          }
+          continue;
+        }
+        p.missed = 0;
         if (job.finishedOn && job.failedReason) this._onFailed(p.id, job.failedReason);
         else if (job.finishedOn) this._onCompleted(p.id, job.returnvalue);
       } catch {
