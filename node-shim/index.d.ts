@@ -663,6 +663,8 @@ export interface BatchRouterOptions {
   ttlMs?: number;
   /** Batches kept (running or finished); at the cap the oldest finished one is forgotten, all running: 503. Default 200. */
   maxBatches?: number;
+  /** Keep batches (state and results) in this directory across restarts; default: a temporary directory removed at exit. */
+  storeDir?: string;
   /** Serve the page at GET /. Default true. */
   page?: boolean;
   /** Retry-After (seconds) of a 503, as the single-photo router's. Default 2. */

@@ -310,6 +310,11 @@ function zipLib() {
  * directory of its own (under the OS's temporary directory, removed when the process exits), not the heap:
  * what the store keeps is bounded by `maxBatches` and `maxDiskBytes`, the oldest finished batches forgotten
  * first when a new one needs the room.
+ *
+ * With `dir` (a directory of the app's), the store is kept across restarts: each batch's state is written
+ * beside its results (`<id>.json`, at every photo's end), and a new store on the same directory answers for
+ * them. A photo that had not finished when the process stopped (SIGKILL, a crash) is failed `job_lost`,
+ * saying so: every photo is accounted for.
  */
 class BatchStore {
   /** @param {{ttlMs?: number, maxBatches?: number, maxDiskBytes?: number, dir?: string}} [opts] */
@@ -322,9 +327,97 @@ class BatchStore {
     this.diskBytes = 0;
     /** @type {string|null} made on the first result */
     this._dir = opts.dir ?? null;
+    /** Batch states are written to `dir` and read back by the next store on it. */
+    this.persistent = Boolean(opts.dir);
+    /** @type {Map<string, {writing: boolean, again: boolean}>} */
+    this._saving = new Map();
+    if (this.persistent) this._load();
   }
 
-  /** The directory of the results, made on first use and removed at exit. */
+  /** The batches a store on this directory kept (the newest maxBatches), read once at start. */
+  _load() {
+    const dir = /** @type {string} */ (this._dir);
+    fs.mkdirSync(dir, { recursive: true });
+    const states = [];
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        states.push(JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')));
+      } catch {
+        fs.rmSync(path.join(dir, name), { force: true }); // half-written by a process killed mid-write
+      }
+    }
+    states.sort((a, b) => a.createdAt - b.createdAt);
+    for (const st of states.slice(0, Math.max(0, states.length - this.maxBatches))) {
+      fs.rmSync(path.join(dir, `${st.id}.json`), { force: true }); // beyond the cap: the oldest go
+      for (const it of st.items) if (it.file) fs.rmSync(it.file, { force: true });
+    }
+    for (const st of states.slice(-this.maxBatches)) {
+      const b = new Batch(st.items.map((/** @type {any} */ it) => ({ name: it.name, error: it.error || { code: '', message: '' } })), st.id);
+      b.createdAt = st.createdAt;
+      b.history = st.history;
+      /** @type {BatchItem[]} */
+      const lost = [];
+      for (const [i, it] of st.items.entries()) {
+        const item = b.items[i];
+        Object.assign(item, { status: it.status, file: it.file, resultBytes: it.resultBytes || 0, mime: it.mime, meta: it.meta, error: it.error, bytes: it.bytes || 0 });
+        if (item.status === 'done') b.done += 1;
+        else if (item.status === 'failed') b.failed += 1;
+        else lost.push(item);
+        if (item.file) this.diskBytes += item.resultBytes;
+      }
+      for (const item of lost) {
+        item.status = 'failed';
+        item.error = { code: 'job_lost', message: 'the app server stopped before this photo finished (it was restarted); send it again' };
+        b.failed += 1;
+        b.history.push({ id: b.id, total: b.total, done: b.done, failed: b.failed, finished: b.done + b.failed === b.total, index: item.index, name: item.name, ok: false, error: item.error });
+      }
+      const finishedAt = st.finishedAt ?? Date.now();
+      b.finishedAt = finishedAt;
+      b.emit('end', b.progress());
+      this.batches.set(b.id, b);
+      const left = Math.max(0, finishedAt + this.ttlMs - Date.now());
+      setTimeout(() => this.forget(b.id), left).unref();
+      if (st.finishedAt === null) this._save(b);
+    }
+  }
+
+  /** What is written of a batch. @param {Batch} b */
+  _state(b) {
+    return { ...b.progress(), createdAt: b.createdAt, finishedAt: b.finishedAt, history: b.history, items: b.items.map(({ result, ...it }) => it) };
+  }
+
+  /** Write a batch's state (coalesced: one write at a time, the last state always written). @param {Batch} b */
+  _save(b) {
+    if (!this.persistent) return;
+    let s = this._saving.get(b.id);
+    if (!s) this._saving.set(b.id, (s = { writing: false, again: false }));
+    if (s.writing) {
+      s.again = true;
+      return;
+    }
+    s.writing = true;
+    const file = path.join(this.dir(), `${b.id}.json`);
+    const state = this._state(b);
+    fs.promises
+      .writeFile(`${file}.tmp`, JSON.stringify(state))
+      .then(() => fs.promises.rename(`${file}.tmp`, file))
+      .catch(() => {})
+      .finally(() => {
+        s.writing = false;
+        if (!this.batches.has(b.id)) {
+          this._saving.delete(b.id);
+          fs.rm(file, { force: true }, () => {});
+        } else if (s.again) {
+          s.again = false;
+          this._save(b);
+        } else {
+          this._saving.delete(b.id);
+        }
+      });
+  }
+
+  /** The directory of the results, made on first use and removed at exit (unless given). */
   dir() {
     if (!this._dir) {
       this._dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pyworker-batches-'));
@@ -352,6 +445,13 @@ class BatchStore {
   /** @param {Batch} batch */
   add(batch) {
     this.batches.set(batch.id, batch);
+    if (this.persistent) {
+      // Written before the batch is answered 202: a process killed right after still knows it (a few KB, once).
+      const file = path.join(this.dir(), `${batch.id}.json`);
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify(this._state(batch)));
+      fs.renameSync(`${file}.tmp`, file);
+      batch.on('progress', () => this._save(batch));
+    }
     batch.finished.then(() => {
       const t = setTimeout(() => this.forget(batch.id), this.ttlMs);
       t.unref();
@@ -388,6 +488,7 @@ class BatchStore {
     const b = this.batches.get(id);
     if (!b) return;
     this.batches.delete(id);
+    if (this.persistent && !this._saving.has(id)) fs.rm(path.join(this.dir(), `${id}.json`), { force: true }, () => {});
     for (const it of b.items) {
       if (it.file) {
         this.diskBytes -= it.resultBytes;

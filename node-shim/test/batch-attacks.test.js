@@ -13,7 +13,8 @@ const { spawn } = require('node:child_process');
 const fflate = require('fflate');
 const { createPool } = require('..');
 const { runBatch } = require('../lib/batches');
-const { makePng, makeNoisyPng, standInModelHome, BASE } = require('./helpers');
+const os = require('node:os');
+const { makePng, makeNoisyPng, standInModelHome, faultFile, BASE } = require('./helpers');
 const { craftZip, zip64Declaring, deflatedZeros } = require('./zip-craft');
 
 const MiB = 1024 * 1024;
@@ -224,5 +225,51 @@ describe('fair batches', () => {
     const b = runBatch(pool, files, {}, { concurrency: 4 });
     await Promise.all([a.finished, b.finished]);
     assert.deepEqual([a.progress().done, b.progress().done], [5, 5], JSON.stringify([...a.items, ...b.items].map((it) => it.error).filter(Boolean)));
+  });
+});
+
+describe('batches kept across app restarts (storeDir)', () => {
+  it('SIGTERM: the batch and its results are answered for after the restart; SIGKILL mid-batch: every photo accounted for', async (t) => {
+    // Before: after a restart the batch was 404 "unknown, or expired", its download link gone.
+    const standIn = standInModelHome();
+    const fault = faultFile();
+    const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-store-'));
+    t.after(() => {
+      standIn.cleanup();
+      fault.cleanup();
+      fs.rmSync(storeDir, { recursive: true, force: true });
+    });
+    const opts = { storeDir, concurrency: 1 };
+    let app = await startApp(opts, { ...standIn.env, ...fault.env });
+    t.after(() => app.stop());
+    const photos = Array.from({ length: 3 }, (_, i) => [`p${i}.png`, makePng(80 + i, 60)]);
+    let res = await fetch(`${app.base}/api/batches`, { method: 'POST', body: form(photos) });
+    const done = await res.json();
+    assert.equal((await untilEnd(`${app.base}${done.events}`)).done, 3);
+    const exited = new Promise((r) => app.child.once('exit', r));
+    app.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+
+    app = await startApp(opts, { ...standIn.env, ...fault.env });
+    let state = await (await fetch(`${app.base}/api/batches/${done.id}`)).json();
+    assert.deepEqual([state.done, state.failed, state.finished], [3, 0, true]);
+    const zip = Buffer.from(await (await fetch(`${app.base}${done.results}`)).arrayBuffer());
+    assert.deepEqual(Object.keys(fflate.unzipSync(new Uint8Array(zip))).sort(), ['p0.png', 'p1.png', 'p2.png', 'report.json']);
+    assert.equal((await untilEnd(`${app.base}${done.events}`)).done, 3); // the events replay too
+
+    // SIGKILL while the first photo runs (a 60 s job): nothing of it, or of the two behind, is done.
+    fault.arm('slow:60000');
+    res = await fetch(`${app.base}/api/batches`, { method: 'POST', body: form(photos) });
+    const cut = await res.json();
+    const killed = new Promise((r) => app.child.once('exit', r));
+    app.child.kill('SIGKILL');
+    await killed;
+    app = await startApp(opts, standIn.env);
+    state = await (await fetch(`${app.base}/api/batches/${cut.id}`)).json();
+    assert.deepEqual([state.done, state.failed, state.finished], [0, 3, true]);
+    for (const it of state.items) assert.equal(it.error.code, 'job_lost', JSON.stringify(it));
+    const end = await untilEnd(`${app.base}${cut.events}`);
+    assert.deepEqual([end.done, end.failed, end.total], [0, 3, 3]);
+    assert.equal((await fetch(`${app.base}/api/batches/${done.id}`)).status, 200); // the first batch is still there
   });
 });

@@ -63,6 +63,8 @@ const mb = (n) => `${(n / MiB).toFixed(1)}MB`;
  * @param {number} [opts.maxBatches] batches kept (running or finished)
  * @param {boolean} [opts.page] serve the page at GET / (default true)
  * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
+ * @param {string} [opts.storeDir] keep batches (state and results) in this directory across restarts: a batch
+ *   answered for before a SIGTERM is answered for after it; a photo cut short by a SIGKILL is failed job_lost
  * @param {BatchStore} [opts.store]
  */
 function createBatchRouter(opts) {
@@ -76,7 +78,7 @@ function createBatchRouter(opts) {
   const maxUploadBytes = opts.maxUploadBytes ?? BATCH_DEFAULTS.maxUploadBytes;
   const maxPhotoBytes = opts.maxPhotoBytes ?? (remover.options?.maxInputMb ?? WORKER_MAX_INPUT_MB) * MiB;
   const budget = new ByteBudget(opts.maxTotalBytes ?? BATCH_DEFAULTS.maxTotalBytes);
-  const store = opts.store || new BatchStore({ ttlMs: opts.ttlMs, maxBatches: opts.maxBatches });
+  const store = opts.store || new BatchStore({ ttlMs: opts.ttlMs, maxBatches: opts.maxBatches, dir: opts.storeDir });
   const parseForm = formParser({
     limits: { fileSize: maxUploadBytes, files: maxFiles, fields: 30, fieldSize: 64 * 1024 },
     tooManyFiles: `a batch holds at most ${maxFiles} photos (maxFiles)`,
