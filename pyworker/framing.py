@@ -104,6 +104,37 @@ def encode_frame(message: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
+def unencodable(value: Any, path: str = "") -> str | None:
+    """Where in `value` the first thing msgpack refuses is, and what it is; None when every leaf packs.
+
+    For the `internal` error of a reply that could not be encoded ("meta.compliance.checks[3].value
+    is numpy.bool (True)"): the message must name the culprit, not only the exception.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unencodable(key, f"{path} key {key!r}"[:120]) or unencodable(
+                item, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key!r}]"
+            )
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = unencodable(item, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    try:
+        msgpack.packb(value, use_bin_type=True)
+    except Exception as exc:  # TypeError for an unknown type, OverflowError, ValueError...
+        kind = type(value)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return f"{path.lstrip('.') or 'the reply'} is {name} {shown}: {exc}"[:300]
+    return None
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
     """What one payload may unpack to. A request is ~30 objects; 33 million empty arrays fit in 32 MiB

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .framing import CHUNK_SIZE, DecodeLimits, Frame, FrameReader, OversizedFrame, decode_payload, encode_frame
+from .framing import CHUNK_SIZE, DecodeLimits, Frame, FrameReader, OversizedFrame, decode_payload
 
 # A ping is a few bytes; a larger frame (a ping with kilobytes of extra keys) is served in order.
 PING_PEEK_BYTES = 4096
@@ -55,34 +55,35 @@ def peek(event: Frame | OversizedFrame) -> dict[str, Any] | None:
 class Inbox:
     """The reader thread, the one lock every frame is written under, and the hand-over to the serve loop."""
 
-    def __init__(self, in_fd: int, out_fd: int, max_frame_bytes: int, pong: Callable[[Any], dict[str, Any]]) -> None:
+    def __init__(self, in_fd: int, out_fd: int, max_frame_bytes: int, pong: Callable[[int], bytes]) -> None:
         self.in_fd = in_fd
         self.out_fd = out_fd
         self.max_frame_bytes = max_frame_bytes
-        self.pong = pong  # req_id -> the pong reply (stats are read at answer time)
+        self.pong = pong  # req_id -> the pong frame, encoded (stats are read at answer time; it never raises)
         self.write_lock = threading.Lock()  # frames never interleave on stdout
         self._handed: queue.Queue[Item] = queue.Queue(maxsize=1)
         self._stopping = False  # a shutdown was read, or the loop is leaving: no more pongs (under write_lock)
         self._thread: threading.Thread | None = None
 
     # ---- writing (any thread) -------------------------------------------
-    def write(self, message: dict[str, Any]) -> None:
+    def write(self, frame: bytes) -> None:
+        """An encoded frame (encode_frame): encoding, which can fail, is the caller's, before anything is written."""
         with self.write_lock:
-            self._write_locked(message)
+            self._write_locked(frame)
 
-    def _write_locked(self, message: dict[str, Any]) -> None:
-        data = memoryview(encode_frame(message))
+    def _write_locked(self, frame: bytes) -> None:
+        data = memoryview(frame)
         while data:
             written = os.write(self.out_fd, data)
             data = data[written:]
 
-    def reply(self, message: dict[str, Any] | None, last: bool) -> None:
-        """The serve loop's reply to the request it took; `last`: the worker leaves after it."""
+    def reply(self, frame: bytes | None, last: bool) -> None:
+        """The serve loop's reply (encoded) to the request it took; `last`: the worker leaves after it."""
         with self.write_lock:
             if last:
                 self._stopping = True
-            if message is not None:
-                self._write_locked(message)
+            if frame is not None:
+                self._write_locked(frame)
 
     # ---- reading (the serve loop) ---------------------------------------
     def start(self) -> None:

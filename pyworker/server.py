@@ -13,7 +13,7 @@ import numpy as np
 
 from . import PROTOCOL_VERSION, __version__, capabilities, logs, memory
 from .errors import EXIT, WorkerError, echo, format_mb
-from .framing import DecodeLimits, Frame, OversizedFrame, decode_payload
+from .framing import DecodeLimits, Frame, OversizedFrame, decode_payload, encode_frame, unencodable
 from .inbox import EndOfInput, Inbox
 from .models import SessionCache
 from .models.store import available_models
@@ -52,6 +52,7 @@ class Server:
         self.started = time.monotonic()
         self.busy = False
         self.stop_signal: int | None = None
+        self.current: tuple[int | None, Any] = (None, None)  # (id, op) of the request being handled, once known
         limits = config.limits
         # As in the `ready` frame; parse_options reads its bounds from here too (max_size <= max_pixels_side).
         self.limits = {
@@ -62,21 +63,57 @@ class Server:
             "max_output_mp": limits.max_output_pixels / 1e6,
             "max_decode_mb": limits.max_decode_bytes / 2**20,
             "max_frame_mb": config.max_frame_bytes / (1024 * 1024),
-            "max_rss_mb": config.max_rss_mb,
+            "max_rss_mb": None if config.max_rss_mb is None else float(config.max_rss_mb),
         }
         self.decode_limits = DecodeLimits(max_bin_bytes=config.max_frame_bytes)
         # Reads stdin on its own thread (pings are answered during a job); every frame is written through it.
-        self.inbox = Inbox(in_fd, out_fd, config.max_frame_bytes, self.pong)
+        self.inbox = Inbox(in_fd, out_fd, config.max_frame_bytes, self.pong_frame)
 
     # ---- output -------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
-        self.inbox.write(message)
+        self.inbox.write(encode_frame(message))
 
     def pong(self, req_id: Any) -> dict[str, Any]:
         return {"id": req_id, "ok": True, "op": "pong", "stats": self.stats()}
 
+    def pong_frame(self, req_id: int) -> bytes:
+        """The urgent pong, encoded, for the reader thread. Never raises: that thread must not die."""
+        pong: dict[str, Any] | None = None
+        try:
+            pong = self.pong(req_id)
+            return encode_frame(pong)
+        except Exception as exc:
+            return self.internal_frame(req_id, self._failure("The reply to 'ping'", pong, exc))
+
     def stats(self) -> dict[str, Any]:
-        return {"rss_mb": memory.rss_mb(), "peak_rss_mb": memory.peak_rss_mb(), "jobs": self.jobs}
+        return {"rss_mb": float(memory.rss_mb()), "peak_rss_mb": float(memory.peak_rss_mb()), "jobs": self.jobs}
+
+    @staticmethod
+    def _failure(what: str, message: dict[str, Any] | None, exc: BaseException) -> str:
+        """The `internal` message for a frame that could not be built (message None) or encoded: what failed."""
+        raised = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if message is None:
+            return f"{what} could not be built: {raised}"
+        return f"{what} could not be encoded: {unencodable(message) or raised}"
+
+    def internal_frame(self, req_id: int | None, text: str, retiring: bool = False, counted: bool = False) -> bytes:
+        """An `internal` error for `req_id`, encoded: what a request gets when its own reply failed.
+
+        Built from plain values only, so it always encodes; logged with the request's id. `counted`:
+        the failed reply was an error already (stats.errors counts it once).
+        """
+        logs.log("error", "reply_failed", job=req_id, error=text, traceback=traceback.format_exc())
+        if not counted:
+            self.errors += 1
+        reply: dict[str, Any] = {"id": req_id, "ok": False, "error": {"code": "internal", "message": text}}
+        if retiring:
+            reply["retiring"] = True
+        try:
+            reply["stats"] = self.stats()
+            return encode_frame(reply)
+        except Exception:  # the stats are what fails: the one figure known for sure
+            reply["stats"] = {"rss_mb": 0.0, "peak_rss_mb": 0.0, "jobs": int(self.jobs)}
+            return encode_frame(reply)
 
     def _error(self, req_id: Any, err: WorkerError) -> dict[str, Any]:
         self.errors += 1
@@ -107,25 +144,37 @@ class Server:
             logs.log("error", "fatal", error=err.to_wire())
             self.write({"op": "fatal", "error": err.to_wire()})
             return False
+        ready: dict[str, Any] | None = None
+        try:
+            ready = self._ready()
+            frame = encode_frame(ready)
+        except Exception as exc:
+            # Not a crash: the start-up failed, said in a fatal frame and exit 78 like a missing model.
+            text = self._failure("The ready frame", ready, exc)
+            logs.log("error", "fatal", error={"code": "internal", "message": text}, traceback=traceback.format_exc())
+            self.write({"op": "fatal", "error": {"code": "internal", "message": text}})
+            return False
+        self.inbox.write(frame)
+        logs.log("info", "ready", rss_mb=ready["rss_mb"], peak_rss_mb=memory.peak_rss_mb())
+        if ready["missing"]:  # said at start-up, not discovered by the first request that needs it
+            logs.log("warning", "capabilities_missing", missing=ready["missing"])
+        return True
+
+    def _ready(self) -> dict[str, Any]:
         can, missing = capabilities.describe()
-        ready = {
+        return {
             "op": "ready",
             "protocol": PROTOCOL_VERSION,
             "pid": os.getpid(),
             "version": __version__,
             "model": self.config.model,
-            "models_available": available_models(),
+            "models_available": list(available_models()),
             "capabilities": can,
             "missing": missing,
-            "threads": self.config.threads,
+            "threads": int(self.config.threads),
             "limits": self.limits,
-            "rss_mb": memory.rss_mb(),
+            "rss_mb": float(memory.rss_mb()),
         }
-        self.write(ready)
-        logs.log("info", "ready", rss_mb=ready["rss_mb"], peak_rss_mb=memory.peak_rss_mb())
-        if missing:  # said at start-up, not discovered by the first request that needs it
-            logs.log("warning", "capabilities_missing", missing=missing)
-        return True
 
     def serve(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -149,8 +198,8 @@ class Server:
                 logs.log("warning" if event.mid_frame else "info", name, jobs=self.jobs)
                 return EXIT["ok"]
             self.busy = True
-            reply, exit_code = self.handle(event)
-            self.inbox.reply(reply, last=exit_code is not None or self.stop_signal is not None)
+            frame, exit_code = self.answer(event)
+            self.inbox.reply(frame, last=exit_code is not None or self.stop_signal is not None)
             self.busy = False
             if exit_code is not None:
                 return exit_code
@@ -158,6 +207,24 @@ class Server:
                 return EXIT["ok"]
 
     # ---- requests -----------------------------------------------------------
+    def answer(self, event: Frame | OversizedFrame) -> tuple[bytes | None, int | None]:
+        """handle(event), encoded. Whatever is raised while building or packing the reply stays here: the
+        request gets `internal` naming what failed, and the worker goes on (docs/protocol.md#errors)."""
+        self.current = (None, None)
+        reply: dict[str, Any] | None = None
+        exit_code: int | None = None
+        try:
+            reply, exit_code = self.handle(event)
+            return (None if reply is None else encode_frame(reply)), exit_code
+        except Exception as exc:
+            req_id, op = self.current
+            if op == "shutdown":
+                exit_code = EXIT["ok"]  # asked to stop: it still does, after this reply
+            text = self._failure("The reply" if op is None else f"The reply to {echo(op)}", reply, exc)
+            retiring = bool(reply is not None and reply.get("retiring"))
+            counted = reply is not None and reply.get("ok") is False
+            return self.internal_frame(req_id, text, retiring, counted), exit_code
+
     def handle(self, event: Frame | OversizedFrame) -> tuple[dict[str, Any] | None, int | None]:
         """One frame -> (its reply, an exit code when the worker must stop after it).
 
@@ -204,6 +271,7 @@ class Server:
             err = WorkerError("bad_request", f"'id' must be an integer, got {echo(req_id)}")
             return self._error(shown, err), None
         op = message.get("op")
+        self.current = (req_id, op)
         if op == "remove":
             return self._remove(req_id, message)
         if op == "ping":
@@ -213,8 +281,8 @@ class Server:
                 "pid": os.getpid(),
                 "uptime_s": round(time.monotonic() - self.started, 1),
                 "errors": self.errors,
-                "models_loaded": self.models.loaded,
-                "threads": self.config.threads,
+                "models_loaded": list(self.models.loaded),
+                "threads": int(self.config.threads),
             }
             return {"id": req_id, "ok": True, "stats": stats}, None
         if op == "shutdown":

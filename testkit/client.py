@@ -17,11 +17,23 @@ from typing import Any
 import msgpack
 
 REPO = Path(__file__).resolve().parent.parent
+FAULTS = REPO / "tests" / "faults"  # the test-only hooks (sitecustomize.py), on the worker's PYTHONPATH
+# The start of the `internal` message of a reply the worker could not encode (pyworker/server.py).
+UNENCODABLE = "could not be encoded"
+
+
+class UnencodableReply(AssertionError):
+    """The worker could not encode a reply: a NumPy scalar (or another non-plain value) reached it."""
 
 
 def fault_env(fault_file: Path) -> dict[str, str]:
     """A worker environment with fault injection (tests/faults/sitecustomize.py) armed by `fault_file`."""
-    return {"PYWORKER_TEST_FAULT_FILE": str(fault_file), "PYTHONPATH": str(REPO / "tests" / "faults")}
+    return {"PYWORKER_TEST_FAULT_FILE": str(fault_file), "PYTHONPATH": str(FAULTS)}
+
+
+def _with_path(env: dict[str, str], entry: Path) -> dict[str, str]:
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(entry)]
+    return {**env, "PYTHONPATH": os.pathsep.join([str(entry), *paths])}
 
 
 def frame(message: Any) -> bytes:
@@ -38,15 +50,28 @@ class WorkerProcess:
         stderr: Any = subprocess.PIPE,
         python: str = sys.executable,
         cwd: Path = REPO,
+        strict_types: bool = False,
     ) -> None:
-        """`stderr`: PIPE (read it with stderr_text() or drain it: a full pipe blocks the worker) or a file."""
+        """`stderr`: PIPE (read it with stderr_text() or drain it: a full pipe blocks the worker) or a file.
+
+        `strict_types` (on for every worker of the tests, tests/workerproc.py): the worker packs each
+        frame with msgpack's strict_types (tests/faults/sitecustomize.py), so a NumPy scalar anywhere in
+        a reply, float64 included, becomes an `internal` "could not be encoded" reply, and read() raises
+        UnencodableReply on it. Re-encoding replies here could not see it: unpacked, every value is plain.
+        A test that provokes such a reply on purpose sets `expect_unencodable`.
+        """
+        full_env = {**os.environ, **(env or {})}
+        if strict_types:
+            full_env = _with_path({**full_env, "PYWORKER_TEST_STRICT_TYPES": "1"}, FAULTS)
+        self.strict_types = strict_types
+        self.expect_unencodable = False
         self.proc = subprocess.Popen(
             [python, "-m", "pyworker", *args],
             cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            env={**os.environ, **(env or {})},
+            env=full_env,
         )
         self._buf = bytearray()
         self._next_id = 1
@@ -91,7 +116,16 @@ class WorkerProcess:
                 raise EOFError("worker closed stdout mid-frame")
         body = bytes(self._buf[4 : 4 + n])
         del self._buf[: 4 + n]
-        return msgpack.unpackb(body, raw=False, strict_map_key=False)
+        message = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        self._check_types(message)
+        return message
+
+    def _check_types(self, message: Any) -> None:
+        if not isinstance(message, dict) or self.expect_unencodable:
+            return
+        error = message.get("error")
+        if isinstance(error, dict) and error.get("code") == "internal" and UNENCODABLE in str(error.get("message")):
+            raise UnencodableReply(f"the worker could not encode a reply: {error['message']}")
 
     def request(self, op: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
         req_id = self._next_id

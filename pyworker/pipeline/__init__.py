@@ -116,7 +116,7 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
         model = models.get(job.model)
     small_mask = model.predict(rgb)
     clock.lap("infer")
-    clock.ms["run"] = round(model.last_run_ms, 1)  # session.run alone, part of infer
+    clock.ms["run"] = float(round(model.last_run_ms, 1))  # session.run alone, part of infer
 
     cap = output_pixel_cap(opts, limits)
     framed: Framed | None = None
@@ -155,17 +155,18 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
         image=body,
         mime=mime,
         meta={
-            "width": composed.size[0],
-            "height": composed.size[1],
-            "input_width": input_size[0],
-            "input_height": input_size[1],
+            # Plain ints, floats and bools only (never NumPy's): the reply must encode (docs/protocol.md#errors).
+            "width": int(composed.size[0]),
+            "height": int(composed.size[1]),
+            "input_width": int(input_size[0]),
+            "input_height": int(input_size[1]),
             "model": job.model,
             "model_fallback": job.fallback,
             "crop_mode": crop_mode,
             "crop_box": _scaled(crop_box, to_input),
             "face": framed.face.to_wire(to_input) if framed is not None and framed.face is not None else None,
             "faces": None if framed is None else [f.to_wire(to_input) for f in framed.faces],
-            "roll_deg": framed.roll_deg if framed is not None else None,
+            "roll_deg": float(framed.roll_deg) if framed is not None else None,
             "compliance": report,
             "preset": opts.preset,
             "timings_ms": clock.total(),

@@ -90,8 +90,8 @@ def compliance(
         share = (head.chin - head.crown) / frame_h
         eye = (head.eyes[1] - y0) / frame_h
         head_range = [round(v, 3) for v in p.head_range]
-        checks.append(_check("head_height", round(share, 3), head_range, _in(share, *p.head_range)))
-        checks.append(_check("eye_line", round(eye, 3), list(p.eye_range), _in(eye, *p.eye_range)))
+        checks.append(_check("head_height", float(round(share, 3)), head_range, _in(share, *p.head_range)))
+        checks.append(_check("eye_line", float(round(eye, 3)), list(p.eye_range), _in(eye, *p.eye_range)))
     else:
         checks.append(_check("head_height", None, [round(v, 3) for v in p.head_range], False, "no face"))
         checks.append(_check("eye_line", None, list(p.eye_range), False, "no face"))
@@ -102,7 +102,7 @@ def compliance(
         checks.append(_check("roll", None, limit, False, "the face is turned away: not frontal, roll not measured"))
     elif abs(framed.measured_roll) > MAX_ROLL_DEG:
         note = f"not straightened: the eye line is {framed.measured_roll:.1f}° off, beyond ±{MAX_ROLL_DEG:.0f}°"
-        checks.append(_check("roll", round(framed.measured_roll, 1), limit, False, note))
+        checks.append(_check("roll", float(round(framed.measured_roll, 1)), limit, False, note))
     else:
         residual = framed.residual_roll
         note = f"straightened by {framed.roll_deg:.1f}°" if framed.straightened else None
@@ -110,16 +110,16 @@ def compliance(
             note = f"straightened by {framed.roll_deg:.1f}°, face not found again to measure what is left"
             checks.append(_check("roll", None, limit, False, note))
         else:
-            checks.append(_check("roll", round(residual, 1), limit, abs(residual) <= MAX_RESIDUAL_ROLL, note))
+            checks.append(_check("roll", float(round(residual, 1)), limit, abs(residual) <= MAX_RESIDUAL_ROLL, note))
     if head is not None:
         room = (head.crown - y0) / frame_h
-        inside = head.crown_visible and room >= p.top_margin - 0.5 / frame_h
+        inside = bool(head.crown_visible and room >= p.top_margin - 0.5 / frame_h)  # a NumPy bool killed 0.3.0
         note = None if head.crown_visible else "the photo cuts the top of the head"
-        checks.append(_check("crown_visible", head.crown_visible and inside, True, inside, note))
+        checks.append(_check("crown_visible", bool(head.crown_visible and inside), True, inside, note))
     else:
         checks.append(_check("crown_visible", None, True, False, "no face"))
     if framed.mode == "face":
-        cut = round(framed.cut, 3)
+        cut = float(round(framed.cut, 3))
         note = None
         if cut > MAX_CUT:
             note = (
@@ -131,16 +131,18 @@ def compliance(
     note = None
     if fell_back is not None:
         note = f"no face found: the mask is the general model {fell_back[1]}'s, not the portrait model {fell_back[0]}'s"
-    checks.append(_check("faces", framed.faces_in_subject, 1, framed.faces_in_subject == 1, note))
-    coverage = round(framed.face_coverage, 2)
+    checks.append(_check("faces", int(framed.faces_in_subject), 1, framed.faces_in_subject == 1, note))
+    coverage = float(round(framed.face_coverage, 2))
     checks.append(_check("face_in_subject", coverage, [MIN_FACE_COVERAGE, 1.0], coverage >= MIN_FACE_COVERAGE))
     upscale = out_h / frame_h
     note = f"upscaled {upscale:.1f}x from a {x1 - x0}x{frame_h} px region" if upscale > MAX_UPSCALE else None
-    checks.append(_check("upscale", round(upscale, 2), [0, MAX_UPSCALE], upscale <= MAX_UPSCALE, note))
+    checks.append(_check("upscale", float(round(upscale, 2)), [0, MAX_UPSCALE], upscale <= MAX_UPSCALE, note))
     uniform = _background_uniformity(composed, bg, head, framed.crop_box)
-    checks.append(_check("background", round(uniform, 3), [MIN_BG_UNIFORMITY, 1.0], uniform >= MIN_BG_UNIFORMITY))
+    checks.append(
+        _check("background", float(round(uniform, 3)), [MIN_BG_UNIFORMITY, 1.0], uniform >= MIN_BG_UNIFORMITY)
+    )
     checks.extend(framed.face_checks)
-    return {"preset": p.name, "passed": all(c["passed"] for c in checks), "checks": checks}
+    return {"preset": p.name, "passed": bool(all(c["passed"] for c in checks)), "checks": checks}
 
 
 def failing_summary(report: dict[str, Any]) -> str:

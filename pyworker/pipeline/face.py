@@ -121,12 +121,15 @@ class Face:
         return self.map(turn)
 
     def to_wire(self, k: float = 1.0) -> dict[str, Any]:
-        """For meta: box and landmarks scaled by `k` (to input pixels)."""
+        """For meta: box and landmarks scaled by `k` (to input pixels), as plain ints and floats (never NumPy's)."""
         f = self.scaled(k)
         return {
-            "box": list(f.box),
-            "score": round(self.score, 3),
-            "landmarks": {n: [round(x, 1), round(y, 1)] for n, (x, y) in zip(LANDMARK_NAMES, f.landmarks, strict=True)},
+            "box": [int(v) for v in f.box],
+            "score": float(round(self.score, 3)),
+            "landmarks": {
+                n: [float(round(x, 1)), float(round(y, 1))]
+                for n, (x, y) in zip(LANDMARK_NAMES, f.landmarks, strict=True)
+            },
         }
 
 
@@ -199,10 +202,11 @@ def detect(rgb: Image.Image) -> list[Face]:
     gray = rgb.convert("L")
     faces = []
     for score, (x, y, bw, bh), m in zip(scores, boxes.astype(float), marks.astype(float), strict=True):
-        pts = [(m[2 * i] * kx, m[2 * i + 1] * ky) for i in range(5)]
+        # Plain floats from here on: NumPy scalars would reach meta and the compliance report.
+        pts = [(float(m[2 * i] * kx), float(m[2 * i + 1] * ky)) for i in range(5)]
         distance = math.dist(pts[0], pts[1])
         right_eye, left_eye = _pupil(gray, pts[0], distance), _pupil(gray, pts[1], distance)
-        box = (round(x * kx), round(y * ky), round((x + bw) * kx), round((y + bh) * ky))
+        box = (round(x * kx), round(y * ky), round((x + bw) * kx), round((y + bh) * ky))  # round(): a plain int
         faces.append(Face(box, float(score) / 100, right_eye, left_eye, pts[2], pts[3], pts[4]))
     faces.sort(key=lambda f: -f.score)
     return faces

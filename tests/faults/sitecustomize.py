@@ -4,7 +4,16 @@ Python imports this module at start-up when tests/faults is on PYTHONPATH, which
 set (with PYWORKER_TEST_FAULT_FILE). When pyworker.server is imported it wraps its `remove`: at the start
 of a job the worker tries to claim the fault file by renaming it (atomic, so exactly one worker of a pool
 gets it), reads the fault's name from it and acts it out once: hang, hang-gil, crash, raise, garbage,
-close-stdout, stop-reading, slow:MS. With PYWORKER_TEST_PROTOCOL=N it announces protocol N in `ready`.
+close-stdout, stop-reading, slow:MS, unencodable (a NumPy bool in that job's meta). Two faults wait for
+another moment: unencodable-stats (a NumPy bool in the next stats read: the next reply of any op, an
+urgent pong included), float64-stats (the same with a NumPy float64, which plain msgpack packs: only a
+strict worker refuses it) and unencodable-ready (in the `ready` frame). With PYWORKER_TEST_PROTOCOL=N it
+announces protocol N in `ready`.
+
+With PYWORKER_TEST_STRICT_TYPES=1 (every worker the tests start, testkit.client) the worker packs every
+frame with msgpack's strict_types: a NumPy scalar in a reply, float64 included (it packs today only
+because it subclasses float), fails there, and the worker answers `internal` naming it, which the test
+client refuses. Tuples stay allowed: plain Python, packed as arrays.
 """
 
 from __future__ import annotations
@@ -19,12 +28,23 @@ from typing import Any
 ENV = "PYWORKER_TEST_FAULT_FILE"
 # The protocol version the worker announces in `ready`, instead of its own: a worker of another release.
 PROTOCOL_ENV = "PYWORKER_TEST_PROTOCOL"
+STRICT_ENV = "PYWORKER_TEST_STRICT_TYPES"
+# Faults claimed at another moment than the start of a job (see the module's docstring).
+LATER = {"unencodable-stats", "float64-stats", "unencodable-ready"}
 _out_fd: list[int] = []  # the frames fd of the Server, once one exists
 
 
-def claim() -> str | None:
+def claim(only: set[str] | None = None) -> str | None:
+    """The armed fault, taken (once); `only`: taken only if it is one of these, else those of LATER are left."""
     path = os.environ.get(ENV)
     if not path:
+        return None
+    try:
+        with open(path) as fh:
+            armed = fh.read().strip()
+    except OSError:
+        return None
+    if (armed not in only) if only is not None else (armed in LATER):
         return None
     mine = f"{path}.claimed-{os.getpid()}"
     try:
@@ -64,8 +84,31 @@ def act(fault: str, out_fd: int) -> None:
         time.sleep(3600)
 
 
+def _unencodable() -> Any:
+    import numpy
+
+    return numpy.bool_(True)  # what killed pyworker 0.3.0: a NumPy bool in meta.compliance
+
+
+def _strict_packb() -> None:
+    import msgpack
+
+    packb = msgpack.packb
+
+    def tuples_only(obj: Any) -> Any:
+        if type(obj) is tuple:
+            return list(obj)
+        kind = type(obj)
+        raise TypeError(f"can not serialize {kind.__module__}.{kind.__qualname__} object (strict_types)")
+
+    def strict(obj: Any, **kwargs: Any) -> bytes:
+        return packb(obj, **{**kwargs, "strict_types": True, "default": tuples_only})
+
+    msgpack.packb = strict
+
+
 def _patch(server: Any) -> None:
-    init, remove = server.Server.__init__, server.remove
+    init, remove, stats, ready = server.Server.__init__, server.remove, server.Server.stats, server.Server._ready
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
@@ -73,14 +116,39 @@ def _patch(server: Any) -> None:
 
     def faulty_remove(*args: Any, **kwargs: Any) -> Any:
         fault = claim()
-        if fault:
+        if fault and fault != "unencodable":
             act(fault, _out_fd[0])
-        return remove(*args, **kwargs)
+        result = remove(*args, **kwargs)
+        if fault == "unencodable":
+            result.meta["injected"] = _unencodable()
+        return result
+
+    def faulty_stats(self: Any) -> Any:
+        figures = stats(self)
+        fault = claim({"unencodable-stats", "float64-stats"})
+        if fault == "unencodable-stats":
+            figures["injected"] = _unencodable()
+        elif fault == "float64-stats":
+            import numpy
+
+            figures["injected"] = numpy.float64(0.5)
+        return figures
+
+    def faulty_ready(self: Any) -> Any:
+        frame = ready(self)
+        if claim({"unencodable-ready"}):
+            frame["injected"] = _unencodable()
+        return frame
 
     server.Server.__init__ = __init__
     server.remove = faulty_remove
+    if os.environ.get(ENV):
+        server.Server.stats = faulty_stats
+        server.Server._ready = faulty_ready
     if os.environ.get(PROTOCOL_ENV):
         server.PROTOCOL_VERSION = int(os.environ[PROTOCOL_ENV])
+    if os.environ.get(STRICT_ENV):
+        _strict_packb()
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -102,5 +170,5 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-if os.environ.get(ENV) or os.environ.get(PROTOCOL_ENV):
+if os.environ.get(ENV) or os.environ.get(PROTOCOL_ENV) or os.environ.get(STRICT_ENV):
     sys.meta_path.insert(0, _AfterImport())
