@@ -44,8 +44,9 @@ ERRORS: tuple[Code, ...] = (
         "unsupported_format",
         "caller",
         415,
-        "the bytes are a known format other than JPEG/MPO, PNG, WEBP, BMP, HEIC/HEIF or AVIF: GIF, TIFF, PDF, "
-        'SVG (however long its prolog), other markup, JPEG XL, MP4, ICO ("Unsupported image format: GIF")',
+        "the bytes are a known format other than JPEG/MPO, PNG, WEBP, BMP, HEIC/HEIF or AVIF: GIF (still ones too), "
+        "TIFF (scans too), PPM/PGM, PDF, SVG (however long its prolog), other markup, JPEG XL, MP4, ICO "
+        '("Unsupported image format: GIF"; refused by decision, docs/protocol.md#formats)',
         "send another format",
     ),
     Code(
@@ -97,7 +98,13 @@ ERRORS: tuple[Code, ...] = (
         'its value and accepted range ("passport-35x45: upscale 8.17 (accepted 0-1.5, ...)")',
         "send another photo",
     ),
-    Code("internal", "service", 500, "a bug in the worker; the message says what failed", "may be retried once"),
+    Code(
+        "internal",
+        "service",
+        500,
+        "a bug in the worker, a reply it could not encode included; the message says what failed",
+        "may be retried once",
+    ),
     # Raised by the Node pool about a worker process, never sent by a worker.
     Code("worker_crashed", "service", 502, "the worker died while it had the job", "retried up to `retries`", "client"),
     Code("protocol_error", "service", 502, "the worker wrote something that is not a reply", "retried", "client"),

@@ -184,6 +184,17 @@ REFUSED: list[Any] = [
     ),
     pytest.param(lambda: b"GIF88a" + animated("GIF")[6:], "unsupported_format", ["GIF"], id="gif-bad-version"),
     pytest.param(lambda: encode(SCENE, "TIFF"), "unsupported_format", ["TIFF"], id="tiff"),
+    # What scanners write (docs/protocol.md#errors: refused by decision, issue 24): a grey LZW TIFF, a
+    # still GIF, Netpbm's PPM and PGM.
+    pytest.param(
+        lambda: encode(SCENE.convert("L"), "TIFF", compression="tiff_lzw"),
+        "unsupported_format",
+        ["TIFF"],
+        id="tiff-scan",
+    ),
+    pytest.param(lambda: encode(SCENE, "GIF"), "unsupported_format", ["GIF"], id="still-gif"),
+    pytest.param(lambda: encode(SCENE, "PPM"), "unsupported_format", ["PPM"], id="ppm"),
+    pytest.param(lambda: encode(SCENE.convert("L"), "PPM"), "unsupported_format", ["PPM"], id="pgm"),
     pytest.param(lambda: encode(SCENE, "ICO"), "unsupported_format", ["ICO"], id="ico"),
 ]
 
