@@ -124,8 +124,8 @@ def compliance(
         if cut > MAX_CUT:
             note = (
                 "the photo ends above the shoulders: take one that shows the shoulders with room below them"
-                if framed.cut_below_chin
-                else "the photo ends beside the head: take one with room around the head and shoulders"
+                if framed.cut_bottom
+                else "the photo ends beside the shoulders: take one with room on both sides of them"
             )
         checks.append(_check("photo_edges", cut, [0, MAX_CUT], cut <= MAX_CUT, note))
     note = None
@@ -156,7 +156,9 @@ def failing_summary(report: dict[str, Any]) -> str:
             acc_text = f"{acc[0]}-{acc[1]}" if acc[1] is not None else f">= {acc[0]}"
         else:
             acc_text = str(acc).lower()
-        value = str(c["value"]).lower() if isinstance(c["value"], bool) or c["value"] is None else c["value"]
+        value = (
+            "null" if c["value"] is None else str(c["value"]).lower() if isinstance(c["value"], bool) else c["value"]
+        )
         note = f", {c['note']}" if c.get("note") else ""
         parts.append(f"{c['name']} {value} (accepted {acc_text}{note})")
     return "; ".join(parts)

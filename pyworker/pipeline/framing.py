@@ -111,7 +111,7 @@ class Framed:
     # The face's own checks (eyes, light, sharpness...: face_quality.py), measured on the source photo.
     face_checks: list[dict[str, Any]] = field(default_factory=list)
     cut: float = 0.0  # the person cut by the photo's edges inside the frame, share of its width (placement.py)
-    cut_below_chin: bool = False  # that cut is below the chin: the photo ends above the shoulders
+    cut_bottom: bool = False  # the photo's bottom edge makes that cut (else its sides)
 
     def output_point(self, point: tuple[float, float], out_size: tuple[int, int]) -> tuple[float, float]:
         """A point of the (straightened) working image in the output's pixels."""
@@ -155,30 +155,45 @@ def _rotate(img: Image.Image | None, degrees: float, centre: tuple[float, float]
     return img.rotate(degrees, resample=Image.Resampling.BILINEAR, center=centre, fillcolor=fill)
 
 
+def scan_crown(
+    mask: Image.Image, valid: Image.Image | None, eyes: tuple[float, float], eye_distance: float
+) -> float | None:
+    """The crown's y: scanning the mask up from the eyes in a band one eye distance wide, the row below the
+    first with no head in it. None when the head runs into the image's top (or, with `valid`, out of the photo).
+    """
+    ex, ey = eyes
+    half = max(2, round(CROWN_BAND * eye_distance))
+    x0, x1 = max(0, round(ex) - half), min(mask.width, round(ex) + half)
+    top = max(0, min(mask.height, round(ey)))
+    if x1 <= x0 or top == 0:
+        return None
+    head = np.asarray(mask.crop((x0, 0, x1, top))) >= CROWN_THRESHOLD
+    inside = np.asarray(valid.crop((x0, 0, x1, top))) >= 128 if valid is not None else np.ones_like(head)
+    below = None  # the head's columns in the row under the one looked at
+    for y in range(top - 1, -1, -1):  # up from the eyes
+        row = head[y] & inside[y]
+        if not row.any():
+            # No head here. Where the row is outside the photo (a straightened corner) right above the
+            # head, the photo cut it; elsewhere this is background: the crown is the row below.
+            if below is not None and (below & ~inside[y]).any():
+                return None
+            return float(y + 1)
+        below = row
+    return None  # the head runs into the image's top
+
+
 def measure_head(face: Face, mask: Image.Image, valid: Image.Image | None) -> Head:
     """Eye line, chin and crown of an upright face; `valid` marks pixels that came from the photo."""
     ex, ey = face.eyes_mid
     chin = ey + CHIN_FACTOR * max(1.0, face.mouth_mid[1] - ey)
     eye_to_chin = chin - ey
     estimate = ey - CROWN_FACTOR * eye_to_chin
-    half = max(2, round(CROWN_BAND * face.eye_distance))
-    x0, x1 = max(0, round(ex) - half), min(mask.width, round(ex) + half)
-    top = max(0, min(mask.height, round(ey)))
-    band = np.asarray(mask.crop((x0, 0, x1, top)))
-    head_rows = (band >= CROWN_THRESHOLD).any(axis=1)
-    inside = np.asarray(valid.crop((x0, 0, x1, top))).min(axis=1) >= 128 if valid is not None else np.ones(top, bool)
-    crown, visible = None, False
-    for y in range(top - 1, -1, -1):  # up from the eyes
-        if not inside[y]:
-            break  # left the photo (a straightened corner) while still on the head
-        if not head_rows[y]:
-            crown, visible = float(y + 1), True
-            break
+    crown = scan_crown(mask, valid, (ex, ey), face.eye_distance)
     if crown is None:  # the head runs to the photo's edge: the photo cuts the crown
         return Head((ex, ey), chin, min(estimate, 0.0), False, "estimate")
     lo, hi = CROWN_PLAUSIBLE
     if not lo * eye_to_chin <= ey - crown <= hi * eye_to_chin:
-        return Head((ex, ey), chin, estimate, visible, "estimate")
+        return Head((ex, ey), chin, estimate, True, "estimate")
     return Head((ex, ey), chin, crown, True, "mask")
 
 
@@ -271,10 +286,10 @@ def frame(
         if framed.straightened:
             valid = _rotate(Image.new("L", rgb.size, 255), framed.roll_deg, face.eyes_mid, 0)
         framed.head = head = measure_head(upright, framed.mask, valid)
-        edges, k = placement.cut_map(framed.mask, valid)
-        placed = placement.place(head.crown, head.eyes, head.chin, head.crown_visible, framing, edges, k)
+        edges = placement.cut_map(framed.mask, valid)
+        placed = placement.place(head.crown, head.eyes, head.chin, head.crown_visible, framing, edges)
         framed.crop_box, framed.mode = placed.box, "face"
-        framed.cut, framed.cut_below_chin = placed.cut, placed.cut_below_chin
+        framed.cut, framed.cut_bottom = placed.cut, placed.cut_bottom
     elif opts.face_required:
         raise WorkerError("no_face", no_face_message(faces, rgb.size))
     else:

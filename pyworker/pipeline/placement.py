@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from .presets import Preset
 
@@ -39,32 +39,34 @@ STEPS = (25, 25, 9)
 RANGE_SLACK = 0.1
 # Weight of the off-centre against the head share and eye line.
 CENTRE_WEIGHT = 0.3
-# Penalties that rank after every frame that satisfies the rule: an eye line out of range,
-# then a cut crown (never cut while anything else is possible).
-EYE_OUT, CROWN_CUT = 100.0, 1000.0
+# Room kept above the crown beyond the preset's margin, share of the frame: the output's own
+# measurement may put the crown a few pixels higher than the working image's did.
+CROWN_SLACK = 0.01
+# Penalties that rank after every frame that satisfies the rule: less than CROWN_SLACK beyond
+# the margin, an eye line out of range, then a cut crown (never cut while anything else is possible).
+CROWN_TIGHT, EYE_OUT, CROWN_CUT = 10.0, 100.0, 1000.0
 
 
 @dataclass(frozen=True)
 class Placement:
     box: Box
     cut: float  # the person cut by the photo's edges inside the frame, share of the frame width
-    cut_below_chin: bool  # where: below the chin (the shoulders) or beside / above the head
+    cut_bottom: bool  # the photo's bottom edge cuts the person (else its sides do): which photo to ask for
 
 
-def cut_map(mask: Image.Image, valid: Image.Image | None) -> tuple[np.ndarray, float]:
-    """Pixels on the photo's edge (or a straightened photo's rotated edge) where the person is, and their scale.
-
-    Returns the map at a copy whose longest side is at most SEARCH_SIDE, and that copy's scale.
+def cut_map(mask: Image.Image, valid: Image.Image | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Pixels on the photo's edge (or a straightened photo's rotated edge) where the person is: the bottom
+    edge's and the sides', at a copy whose longest side is at most SEARCH_SIDE, and that copy's scale.
     """
     k = min(1.0, SEARCH_SIDE / max(mask.size))
     size = (max(2, round(mask.width * k)), max(2, round(mask.height * k)))
     person = np.asarray(mask.resize(size, Image.Resampling.BOX)) >= SOLID
     inside = np.ones_like(person) if valid is None else np.asarray(valid.resize(size, Image.Resampling.BOX)) >= 250
-    # The photo's edge: the last pixels inside it (beyond the image's own border counts as outside).
-    eroded = np.asarray(Image.fromarray(inside.astype(np.uint8) * 255).filter(ImageFilter.MinFilter(3))) > 0
-    eroded[0, :] = eroded[-1, :] = False
-    eroded[:, 0] = eroded[:, -1] = False
-    return person & inside & ~eroded, k
+    # The last pixels inside the photo, by the side they face (beyond the image's border is outside).
+    out = np.pad(~inside, 1, constant_values=True)
+    bottom = inside & out[2:, 1:-1]
+    sides = inside & (out[1:-1, :-2] | out[1:-1, 2:]) & ~bottom
+    return person & bottom, person & sides, k
 
 
 def place(
@@ -73,10 +75,10 @@ def place(
     chin: float,
     crown_visible: bool,
     framing: Preset,
-    edges: np.ndarray,
-    k: float,
+    edges: tuple[np.ndarray, np.ndarray, float],
 ) -> Placement:
-    """The frame for a head (working pixels) under `framing`; `edges`, `k` from cut_map."""
+    """The frame for a head (working pixels) under `framing`; `edges` from cut_map."""
+    bottom_edge, side_edge, k = edges
     ex, ey = eyes
     height = chin - crown
     h_lo, h_hi = framing.head_range
@@ -88,7 +90,7 @@ def place(
     eye_pos = np.linspace(e_lo + slack_e, e_hi - slack_e, STEPS[1])
     tops = ey - eye_pos[None, :] * heights[:, None]  # (S, T)
     if crown_visible:
-        kept = crown - (framing.top_margin + slack_e / 2) * heights
+        kept = crown - (framing.top_margin + CROWN_SLACK) * heights
         tops = np.concatenate([tops, kept[:, None]], axis=1)
     offs = np.linspace(-MAX_OFF_CENTRE, MAX_OFF_CENTRE, STEPS[2])
     hh = heights[:, None, None]
@@ -102,8 +104,13 @@ def place(
     cost = cost + CENTRE_WEIGHT * (offs[None, None, :] / MAX_OFF_CENTRE) ** 2
     cost = cost + EYE_OUT * ((eye < e_lo) | (eye > e_hi))
     if crown_visible:
-        cost = cost + CROWN_CUT * ((crown - y0) / hh < framing.top_margin - 1e-6)
-    cut = _cut(edges, k, x0, y0, x0 + width, y0 + hh)  # pixels of the small copy
+        room = (crown - y0) / hh
+        cost = cost + CROWN_CUT * (room < framing.top_margin - 1e-6)
+        cost = cost + CROWN_TIGHT * (room < framing.top_margin + CROWN_SLACK - 1e-6)
+    # Counted from the eye line down: a photo that cuts the hair above is the crown check's (crown_visible).
+    box_args = (x0, np.maximum(y0, ey), x0 + width, y0 + hh)
+    bottom = _cut(bottom_edge, k, *box_args)  # pixels of the small copy
+    cut = bottom + _cut(side_edge, k, *box_args)
     limit = MAX_CUT * width * k
     best = np.unravel_index(int(np.argmin(cost)), cost.shape)
     ok = cut <= limit
@@ -115,8 +122,7 @@ def place(
         round(float(x0[best] + width[best])),
         round(float(y0[best] + hh[best])),
     )
-    below = _cut(edges, k, *(np.array([float(v)]) for v in (box[0], max(chin, box[1]), box[2], box[3])))
-    return Placement(box, float(cut[best] / max(1e-6, width[best] * k)), bool(below[0] > limit[best]))
+    return Placement(box, float(cut[best] / max(1e-6, width[best] * k)), bool(bottom[best] > limit[best]))
 
 
 def _cut(edges: np.ndarray, k: float, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
@@ -125,10 +131,12 @@ def _cut(edges: np.ndarray, k: float, x0: np.ndarray, y0: np.ndarray, x1: np.nda
     table = np.zeros((h + 1, w + 1), np.int32)
     table[1:, 1:] = edges.astype(np.int32).cumsum(0).cumsum(1)
 
-    def at(v: np.ndarray, hi: int) -> np.ndarray:
-        return np.clip(np.round(v * k).astype(np.int64), 0, hi)
+    def at(v: np.ndarray, shift: int, hi: int) -> np.ndarray:
+        return np.clip(np.round(v * k).astype(np.int64) + shift, 0, hi)
 
-    a, b = at(x0, w - 1) + 1, at(y0, h - 1) + 1
-    c, d = at(x1, w) - 1, at(y1, h) - 1
+    # Interior rows/columns [a, c) x [b, d): the box's own edge is left out where it lies on the photo; where
+    # the box reaches beyond the photo, the photo's last row/column is inside it and counts.
+    a, b = at(x0, 1, w), at(y0, 1, h)
+    c, d = at(x1, -1, w), at(y1, -1, h)
     c, d = np.maximum(c, a), np.maximum(d, b)
     return (table[d, c] - table[b, c] - table[d, a] + table[b, a]).astype(np.float64)
