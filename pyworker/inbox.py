@@ -8,6 +8,11 @@ busy (docs/protocol.md#ping). A plain ping is a request like any other, answered
 
 Every other frame goes to the serve loop one at a time: the thread reads on only once the loop has
 taken the previous frame, so at most one request is read ahead of the one running.
+
+A SIGTERM or SIGINT reaches the loop the same way, as an item (`wake`, from the signal handler), never as an
+exception: Python runs a handler between any two bytecodes of the main thread, even inside
+`threading.Thread.start` or a lock's clean-up, where a raised exception broke their bookkeeping (a KeyError
+out of `Thread.start`, exit 1, issue 21).
 """
 
 from __future__ import annotations
@@ -35,7 +40,14 @@ class EndOfInput:
     mid_frame: bool
 
 
-Item = Frame | OversizedFrame | EndOfInput
+@dataclass(frozen=True)
+class Signalled:
+    """A SIGTERM or SIGINT arrived (put by the signal handler)."""
+
+    signum: int
+
+
+Item = Frame | OversizedFrame | EndOfInput | Signalled
 
 
 def peek(event: Frame | OversizedFrame) -> dict[str, Any] | None:
@@ -61,7 +73,9 @@ class Inbox:
         self.max_frame_bytes = max_frame_bytes
         self.pong = pong  # req_id -> the pong frame, encoded (stats are read at answer time; it never raises)
         self.write_lock = threading.Lock()  # frames never interleave on stdout
-        self._handed: queue.Queue[Item] = queue.Queue(maxsize=1)
+        # SimpleQueue: its put() is reentrant, so the signal handler may call it even while the loop waits in get().
+        self._handed: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._taken = threading.Semaphore(0)  # released by the loop for each frame it takes: the reader reads on
         self._stopping = False  # a shutdown was read, or the loop is leaving: no more pongs (under write_lock)
         self._thread: threading.Thread | None = None
 
@@ -93,8 +107,13 @@ class Inbox:
     def get(self) -> Item:
         """The next request frame, in order (blocks; a signal handler may interrupt it)."""
         item = self._handed.get()
-        self._handed.task_done()  # the reader may read on
+        if not isinstance(item, Signalled):
+            self._taken.release()  # the reader may read on
         return item
+
+    def wake(self, signum: int) -> None:
+        """From a signal handler: the loop's get() returns Signalled (after any frame handed before it)."""
+        self._handed.put(Signalled(signum))
 
     # ---- the reader thread ----------------------------------------------
     def _read(self) -> None:
@@ -115,7 +134,7 @@ class Inbox:
 
     def _hand(self, item: Item) -> None:
         self._handed.put(item)
-        self._handed.join()  # one request read ahead at most: wait until the loop took this one
+        self._taken.acquire()  # one request read ahead at most: wait until the loop took this one
 
     def _answered_ping(self, event: Frame | OversizedFrame) -> bool:
         message = peek(event)

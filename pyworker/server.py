@@ -14,7 +14,7 @@ import numpy as np
 from . import PROTOCOL_VERSION, __version__, capabilities, logs, memory
 from .errors import EXIT, WorkerError, echo, format_mb
 from .framing import DecodeLimits, Frame, OversizedFrame, decode_payload, encode_frame, unencodable
-from .inbox import EndOfInput, Inbox
+from .inbox import EndOfInput, Inbox, Signalled
 from .models import SessionCache
 from .models.store import available_models
 from .pipeline import remove
@@ -36,10 +36,6 @@ class ServerConfig:
     warmup: bool = True
 
 
-class _Stop(Exception):
-    """Raised by the signal handler to leave a blocking read when idle."""
-
-
 class Server:
     def __init__(self, config: ServerConfig, in_fd: int = 0, out_fd: int = 1) -> None:
         self.config = config
@@ -53,6 +49,7 @@ class Server:
         self.busy = False
         self.stop_signal: int | None = None
         self.current: tuple[int | None, Any] = (None, None)  # (id, op) of the request being handled, once known
+        self.signalled_busy = False  # whether a job was running when stop_signal came
         limits = config.limits
         # As in the `ready` frame; parse_options reads its bounds from here too (max_size <= max_pixels_side).
         self.limits = {
@@ -121,10 +118,18 @@ class Server:
 
     # ---- lifecycle ----------------------------------------------------------
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        self.stop_signal = signum
-        logs.log("info", "signal", signal=signal.Signals(signum).name, busy=self.busy)
-        if not self.busy:
-            raise _Stop
+        # Assignments and a reentrant put only: this runs between any two bytecodes of the main thread (inside
+        # threading's or io's own code too), where raising, or writing to stderr, could break what it interrupted.
+        if self.stop_signal is None:
+            self.stop_signal = signum
+            self.signalled_busy = self.busy
+        self.inbox.wake(signum)
+
+    def _stopped(self) -> int:
+        """Leave on the signal received: a running job has had its reply."""
+        assert self.stop_signal is not None
+        logs.log("info", "signal", signal=signal.Signals(self.stop_signal).name, busy=self.signalled_busy)
+        return EXIT["ok"]
 
     def _warm_up(self, name: str) -> None:
         # The first session.run allocates and plans; do it now so the first
@@ -182,9 +187,9 @@ class Server:
         try:
             if not self.start():
                 return EXIT["config"]
+            if self.stop_signal is not None:  # it came while the model loaded
+                return self._stopped()
             return self._loop()
-        except _Stop:
-            return EXIT["ok"]
         except BrokenPipeError:
             logs.log("info", "stdout_closed")
             return EXIT["ok"]
@@ -197,6 +202,8 @@ class Server:
                 name = "stdin_eof_mid_frame" if event.mid_frame else "stdin_eof"
                 logs.log("warning" if event.mid_frame else "info", name, jobs=self.jobs)
                 return EXIT["ok"]
+            if isinstance(event, Signalled):
+                return self._stopped()
             self.busy = True
             frame, exit_code = self.answer(event)
             self.inbox.reply(frame, last=exit_code is not None or self.stop_signal is not None)
@@ -204,7 +211,7 @@ class Server:
             if exit_code is not None:
                 return exit_code
             if self.stop_signal is not None:
-                return EXIT["ok"]
+                return self._stopped()
 
     # ---- requests -----------------------------------------------------------
     def answer(self, event: Frame | OversizedFrame) -> tuple[bytes | None, int | None]:
