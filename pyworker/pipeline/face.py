@@ -1,67 +1,73 @@
-"""Face detection with landmarks: YuNet (libfacedetection) through the `yuface` wheel, imported lazily.
+"""Faces and their landmarks on onnxruntime: MediaPipe BlazeFace (boxes) and Face Mesh (468 points, the chin).
 
-Chosen over MediaPipe BlazeFace "front" by measuring both on the same photos
-(docs/id-photos.md#detector): YuNet finds faces at any size in the frame and
-both people of a side-by-side photo; BlazeFace front only sees faces that fill
-a selfie-like frame. Neither places the eyes precisely enough to level a head
-(YuNet's eye landmarks stay near an upright template: a head rolled by 8°
-reads as 1.4°), so each eye is then moved to its pupil, the darkest point near
-the landmark (`_pupil`), which reads the same head as 7.9°.
+API (what pipeline/idphoto and the compliance report use):
 
-A worker that never crops never imports yuface (a 474 kB wheel).
+- `Face`: one face in the pixel coordinates of the image it was found in. Fields `box` (left, top, right,
+  bottom), `score` (0-1), `right_eye`, `left_eye` (the person's: `right_eye` is on the image's left), `nose`,
+  `mouth_right`, `mouth_left`, all plain Python numbers; `mesh`: None, or a 468x2 float array (MediaPipe Face
+  Mesh, same coordinates). Derived: `chin` (mesh point 152, the front of the chin; None without a mesh),
+  `crown_hint` (point 10, the top of the forehead: a lower bound for the crown, not the crown), `roll_deg`
+  (the eye line's angle, positive when the image-right eye is lower), `axis_roll_deg` (the same angle read
+  from the mesh's midline, forehead to chin: a second estimate that shares no point with the eye line; None
+  without a mesh), `eyes_mid`, `mouth_mid`, `eye_distance`, `height`, `landmarks`; `map(fn, box)`,
+  `scaled(k)`, `rotated(degrees, centre)` move every point, mesh included; `to_wire(k)` for meta.
+- `detect(rgb, refined=True) -> list[Face]`: every face, best score first, each refined (below); a detection
+  the mesh calls no face is dropped. `refined=False`: the detector's box and five points only (no mesh; both
+  mouth corners are BlazeFace's mouth centre): one run of a 256x256 network, whatever the image size.
+- `refine(rgb, face) -> Face`: the face with its mesh, the eyes at the centres of the mesh's eye contours,
+  nose and mouth corners from the mesh. Three passes, each on a 192x192 crop turned so the previous pass's
+  eyes are level, so a tilted head is measured upright; a face refined before starts from its mesh.
+  Returns `face` unchanged (mesh None) when the mesh does not see a face there (presence < 0.5) or the eyes
+  are under MIN_EYE_PX apart.
+- `measure(rgb) -> Face | None`: detect + refine of the largest face of an image: for the report, run on the
+  final output, independent of the estimate that placed the frame.
+- `loaded() -> bool`: whether this process has loaded the face models (lazily, by the first job that crops).
+
+Why these models, and their figures: docs/id-photos.md#detector.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
+from .. import logs, memory
 from ..errors import WorkerError
+from ..models.blazeface import BlazeFace
+from ..models.face_weights import DETECTOR, MESH
+from ..models.facemesh import FaceMesh
+from ..models.store import find_weights, install_command, model_home
 
 Box = tuple[int, int, int, int]
 Point = tuple[float, float]
 
-# The detector sees a copy whose longest side is at most this: YuNet's cost
-# grows with the pixel count (40-110 ms at 960 px on one core; yuface warns
-# above 960); the pupils are then found at full resolution, and an ID
-# photo's face is large.
-DETECT_SIDE = 640
-# YuNet's own score threshold (0-1). 0.5 is the library's default.
-MIN_SCORE = 0.5
-# Pupil search: a square window of half-side PUPIL_WINDOW x eye distance around
-# each eye landmark, blurred by PUPIL_BLUR x eye distance (so eyelashes and
-# noise do not win), with a penalty growing with the distance from the
-# landmark (PUPIL_PULL grey levels at the window's edge) so an eyebrow or a
-# dark frame does not.
-PUPIL_WINDOW = 0.22
-PUPIL_BLUR = 0.04
-PUPIL_PULL = 40.0
-# The pupil's centre is the weighted mean of the pixels within PUPIL_SPOT x eye
-# distance of the darkest one and less than PUPIL_DEPTH grey levels above it.
-PUPIL_SPOT = 0.08
-# An open eye's iris is at least this many grey levels darker than the median
-# of its window (skin, white of the eye); below it the landmark is kept.
-PUPIL_CONTRAST = 40.0
-PUPIL_DEPTH = 12.0
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+# Face Mesh indices. Each eye's contour (16 points, lids and corners); its centre is the eye's.
+RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
+LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398)
+NOSE_TIP, MOUTH_RIGHT, MOUTH_LEFT, CHIN, FOREHEAD = 1, 61, 291, 152, 10
+# The midline, forehead to chin, for the second roll estimate (points on the face's plane of symmetry).
+MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 17, 18, 200, 199, 175, 152)
+# Refinement: the first crop is a square of CROP_SCALE x the detector's box, centred on it, turned by the
+# detector's eyes; each next one CROP_SCALE x the previous mesh's extent (MediaPipe's own recipe: 1.5).
+CROP_SCALE = 1.5
+REFINE_PASSES = 3
+MIN_PRESENCE = 0.5  # Face Mesh's own threshold for "a face is there"
+MIN_EYE_PX = 8.0  # below this the mesh has ~2 px per eye: no landmark is worth keeping
 
 _lock = threading.Lock()
-_yuface: Any = None
+_models: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
 class Face:
-    """One detection, in the pixel coordinates of the image it was found in.
-
-    The eyes are named from the person's side: `right_eye` is on the image's left.
-    """
+    """One face, in the pixel coordinates of the image it was found in (module docstring)."""
 
     box: Box  # left, top, right, bottom
     score: float  # 0-1
@@ -70,6 +76,7 @@ class Face:
     nose: Point
     mouth_right: Point
     mouth_left: Point
+    mesh: np.ndarray | None = field(default=None, compare=False, repr=False)  # 468x2, or None
 
     @property
     def eyes_mid(self) -> Point:
@@ -90,6 +97,30 @@ class Face:
         return math.degrees(math.atan2(y2 - y1, x2 - x1))
 
     @property
+    def axis_roll_deg(self) -> float | None:
+        """The roll read from the mesh's midline (forehead to chin) instead of the eyes; same sign."""
+        if self.mesh is None:
+            return None
+        pts = self.mesh[list(MIDLINE)]
+        centred = pts - pts.mean(axis=0)
+        # The principal axis of the midline points, pointed from the forehead down to the chin.
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        dx, dy = vt[0]
+        if dx * (pts[-1, 0] - pts[0, 0]) + dy * (pts[-1, 1] - pts[0, 1]) < 0:
+            dx, dy = -dx, -dy
+        return math.degrees(math.atan2(-float(dx), float(dy)))
+
+    @property
+    def chin(self) -> Point | None:
+        """Mesh point 152: the front of the chin (a beard's chin lies inside the beard); None without a mesh."""
+        return _point(self.mesh, CHIN)
+
+    @property
+    def crown_hint(self) -> Point | None:
+        """Mesh point 10, the top of the forehead: the crown is above it. None without a mesh."""
+        return _point(self.mesh, FOREHEAD)
+
+    @property
     def height(self) -> int:
         return self.box[3] - self.box[1]
 
@@ -99,15 +130,19 @@ class Face:
         return (self.right_eye, self.left_eye, self.nose, self.mouth_right, self.mouth_left)
 
     def map(self, fn: Callable[[Point], Point], box: Box | None = None) -> Face:
-        """This face with `fn` applied to each of the five landmarks; the box is `box`, or kept when None."""
-        return Face(self.box if box is None else box, self.score, *(fn(pt) for pt in self.landmarks))
+        """This face with `fn` applied to each point (mesh included); the box is `box`, or kept when None."""
+        mesh = None
+        if self.mesh is not None:
+            mesh = np.asarray([fn((float(x), float(y))) for x, y in self.mesh], dtype=np.float64)
+        points = (_plain(fn(pt)) for pt in self.landmarks)
+        return Face(self.box if box is None else box, self.score, *points, mesh=mesh)
 
     def scaled(self, k: float) -> Face:
         box = tuple(round(v * k) for v in self.box)
         return self.map(lambda pt: (pt[0] * k, pt[1] * k), box)  # type: ignore[arg-type]
 
     def rotated(self, degrees: float, centre: Point) -> Face:
-        """Where the landmarks go when the image is turned as PIL's rotate(degrees, center=centre) does.
+        """Where the points go when the image is turned as PIL's rotate(degrees, center=centre) does.
 
         The box is kept (the box of a turned box would be a guess); the head is measured from the landmarks.
         """
@@ -121,92 +156,119 @@ class Face:
         return self.map(turn)
 
     def to_wire(self, k: float = 1.0) -> dict[str, Any]:
-        """For meta: box and landmarks scaled by `k` (to input pixels), as plain ints and floats (never NumPy's)."""
+        """For meta: box and landmarks scaled by `k` (to input pixels); plain Python numbers only."""
         f = self.scaled(k)
         return {
             "box": [int(v) for v in f.box],
-            "score": float(round(self.score, 3)),
+            "score": round(float(self.score), 3),
             "landmarks": {
-                n: [float(round(x, 1)), float(round(y, 1))]
+                n: [round(float(x), 1), round(float(y), 1)]
                 for n, (x, y) in zip(LANDMARK_NAMES, f.landmarks, strict=True)
             },
         }
 
 
-def _detector() -> Any:
-    global _yuface
+def _plain(pt: Point) -> Point:
+    return (float(pt[0]), float(pt[1]))
+
+
+def _point(mesh: np.ndarray | None, index: int) -> Point | None:
+    return None if mesh is None else (float(mesh[index, 0]), float(mesh[index, 1]))
+
+
+def _model(spec_name: str, cls: type) -> Any:
     with _lock:
-        if _yuface is None:
-            # libfacedetection runs on OpenMP: with its default (one thread per
-            # core) it is 5-10x slower on a shared 2-core box than with one
-            # (400-600 ms vs 40-110 ms), and a worker serves one job at a time.
-            # The variable is read when libgomp loads, i.e. at this import.
-            os.environ.setdefault("OMP_NUM_THREADS", "1")
-            try:
-                import yuface
-            except ImportError as exc:
+        model = _models.get(spec_name)
+        if model is None:
+            weights = find_weights(spec_name)
+            if weights is None:
                 raise WorkerError(
-                    "internal",
-                    "crop: 'face' needs yuface==2023.5.1 (pip install 'pyworker[face]'; wheels for CPython 3.10-3.11)",
-                ) from exc
-            _yuface = yuface
-        return _yuface
+                    "model_unavailable",
+                    f"crop: 'face' needs the face model '{spec_name}', not installed in {model_home()}; "
+                    f"run: {install_command(spec_name)}",
+                )
+            model = _models[spec_name] = cls(weights)
+            logs.log("info", "model_loaded", model=spec_name, path=str(weights), rss_mb=memory.rss_mb())
+        return model
 
 
 def loaded() -> bool:
-    """Whether this process has loaded the detector (for tests and stats)."""
-    return _yuface is not None
+    """Whether this process has loaded a face model (for tests and stats)."""
+    return bool(_models)
 
 
-def _pupil(gray: Image.Image, eye: Point, eye_distance: float) -> Point:
-    """The darkest point near `eye` (the pupil), or `eye` itself when the window leaves the image."""
-    r = max(3, round(PUPIL_WINDOW * eye_distance))
-    x0, y0 = round(eye[0]) - r, round(eye[1]) - r
-    if x0 < 0 or y0 < 0 or x0 + 2 * r + 1 > gray.width or y0 + 2 * r + 1 > gray.height:
-        return eye
-    window = gray.crop((x0, y0, x0 + 2 * r + 1, y0 + 2 * r + 1)).filter(
-        ImageFilter.GaussianBlur(max(1.0, PUPIL_BLUR * eye_distance))
-    )
-    arr = np.asarray(window, dtype=np.float32)
-    if float(np.median(arr)) - float(arr.min()) < PUPIL_CONTRAST:
-        return eye  # no dark disc: a closed eye, sunglasses, deep shadow; keep the landmark
-    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-    arr = arr + PUPIL_PULL * (xx * xx + yy * yy) / (r * r)
-    iy, ix = np.unravel_index(int(np.argmin(arr)), arr.shape)
-    # Sub-pixel: the darkness-weighted centre of the pixels near the darkest one. At
-    # 40 px between the eyes one pixel is 1.4° of roll, too coarse to level a head.
-    k = max(1, round(PUPIL_SPOT * eye_distance))
-    ya, yb, xa, xb = max(0, iy - k), min(arr.shape[0], iy + k + 1), max(0, ix - k), min(arr.shape[1], ix + k + 1)
-    weight = np.clip(float(arr[iy, ix]) + PUPIL_DEPTH - arr[ya:yb, xa:xb], 0, None)
-    sy, sx = np.mgrid[ya:yb, xa:xb]
-    total = float(weight.sum())
-    if total > 0:
-        return (x0 + float((sx * weight).sum()) / total, y0 + float((sy * weight).sum()) / total)
-    return (float(x0 + ix), float(y0 + iy))
-
-
-def detect(rgb: Image.Image) -> list[Face]:
-    """Faces in `rgb` with their landmarks, in its own pixel coordinates, best score first."""
-    yuface = _detector()
-    w, h = rgb.size
-    small = rgb
-    if max(w, h) > DETECT_SIDE:
-        factor = max(1, max(w, h) // DETECT_SIDE)
-        small = rgb.reduce(factor) if factor > 1 else rgb  # a box-filter reduce first: a few ms
-        if max(small.size) > DETECT_SIDE:
-            k = DETECT_SIDE / max(small.size)
-            small = small.resize((max(1, round(small.width * k)), max(1, round(small.height * k))))
-    bgr = np.ascontiguousarray(np.asarray(small.convert("RGB"))[:, :, ::-1])
-    scores, boxes, marks = yuface.detect(bgr, MIN_SCORE)
-    kx, ky = w / small.width, h / small.height
-    gray = rgb.convert("L")
+def detect(rgb: Image.Image, refined: bool = True) -> list[Face]:
+    """Every face in `rgb`, best score first: refined (mesh and landmarks, module docstring), dropping what
+    the mesh says is no face (a cup, a cat: the detector alone takes them at 0.6-0.8); `refined=False`: the
+    detector's boxes and five points only."""
+    detector: BlazeFace = _model(DETECTOR.name, BlazeFace)
+    rgb = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
     faces = []
-    for score, (x, y, bw, bh), m in zip(scores, boxes.astype(float), marks.astype(float), strict=True):
-        # Plain floats from here on: NumPy scalars would reach meta and the compliance report.
-        pts = [(float(m[2 * i] * kx), float(m[2 * i + 1] * ky)) for i in range(5)]
-        distance = math.dist(pts[0], pts[1])
-        right_eye, left_eye = _pupil(gray, pts[0], distance), _pupil(gray, pts[1], distance)
-        box = (round(x * kx), round(y * ky), round((x + bw) * kx), round((y + bh) * ky))  # round(): a plain int
-        faces.append(Face(box, float(score) / 100, right_eye, left_eye, pts[2], pts[3], pts[4]))
-    faces.sort(key=lambda f: -f.score)
+    for d in detector.detect(rgb):
+        box = (round(d.box[0]), round(d.box[1]), round(d.box[2]), round(d.box[3]))
+        right_eye, left_eye, nose, mouth = d.keypoints[:4]
+        found = Face(box, round(d.score, 4), right_eye, left_eye, nose, mouth, mouth)
+        if refined and found.eye_distance >= MIN_EYE_PX:
+            found = _refined(rgb, found)  # type: ignore[assignment]
+        if found is not None:
+            faces.append(found)
     return faces
+
+
+def _square(points: np.ndarray, degrees: float) -> tuple[Point, float]:
+    """Centre and side of the square, turned by `degrees`, around `points` grown by CROP_SCALE."""
+    t = math.radians(degrees)
+    c, s = math.cos(t), math.sin(t)
+    u = points[:, 0] * c + points[:, 1] * s  # along the turned x axis
+    v = -points[:, 0] * s + points[:, 1] * c
+    cu, cv = (u.min() + u.max()) / 2, (v.min() + v.max()) / 2
+    side = CROP_SCALE * max(u.max() - u.min(), v.max() - v.min())
+    return (float(cu * c - cv * s), float(cu * s + cv * c)), float(side)
+
+
+def _eyes(mesh: np.ndarray) -> tuple[Point, Point]:
+    right, left = mesh[list(RIGHT_EYE)].mean(axis=0), mesh[list(LEFT_EYE)].mean(axis=0)
+    return (float(right[0]), float(right[1])), (float(left[0]), float(left[1]))
+
+
+def refine(rgb: Image.Image, face: Face) -> Face:
+    """`face` with its mesh and the landmarks read from it (module docstring); unchanged when none is found."""
+    if face.eye_distance < MIN_EYE_PX:
+        return face
+    rgb = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
+    return _refined(rgb, face) or face
+
+
+def _refined(rgb: Image.Image, face: Face) -> Face | None:
+    """`face` refined, or None when the mesh sees no face there."""
+    mesh_model: FaceMesh = _model(MESH.name, FaceMesh)
+    if face.mesh is not None:  # refined before: start from its mesh
+        degrees = face.roll_deg
+        centre, side = _square(face.mesh, degrees)
+    else:
+        left, top, right, bottom = face.box
+        side = CROP_SCALE * max(right - left, bottom - top)
+        centre, degrees = ((left + right) / 2, (top + bottom) / 2), face.roll_deg
+    mesh = None
+    for _ in range(REFINE_PASSES):
+        mesh, presence = mesh_model.run(rgb, centre, side, degrees)
+        if presence < MIN_PRESENCE:
+            return None
+        right_eye, left_eye = _eyes(mesh)
+        degrees = math.degrees(math.atan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0]))
+        centre, side = _square(mesh, degrees)
+    assert mesh is not None
+    right_eye, left_eye = _eyes(mesh)
+    if math.dist(right_eye, left_eye) < MIN_EYE_PX:
+        return None
+    pts = {i: (float(mesh[i, 0]), float(mesh[i, 1])) for i in (NOSE_TIP, MOUTH_RIGHT, MOUTH_LEFT)}
+    return Face(face.box, face.score, right_eye, left_eye, pts[NOSE_TIP], pts[MOUTH_RIGHT], pts[MOUTH_LEFT], mesh)
+
+
+def measure(rgb: Image.Image) -> Face | None:
+    """The largest face of `rgb`, refined: for measuring a final output from its own pixels."""
+    faces = detect(rgb, refined=False)
+    if not faces:
+        return None
+    largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return refine(rgb, largest)
