@@ -36,29 +36,36 @@ from pyworker.server import Server
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PORTRAITS = REPO.parent.parent / "shared" / "portraits"  # /work/shared/portraits beside /work/wt/<name>
 EXTS = (".jpg", ".jpeg", ".png", ".webp")
+# Lines drawn on the annotated output: eye line, chin, crown (as the report measured them), accepted bands.
 EYE_INK, CHIN_INK, CROWN_INK, BAND_INK = (0, 160, 255), (255, 60, 60), (40, 200, 40), (255, 200, 0)
 
 
 def _annotate(out: Image.Image, meta: dict[str, Any]) -> Image.Image:
-    """The output with the report's measured lines (value x height) and the preset's accepted ranges."""
+    """The output with what the report measured on it (eye line, chin, crown) and the preset's accepted ranges."""
     img = out.convert("RGB")
     draw = ImageDraw.Draw(img)
     w, h = img.size
-    checks = {c["name"]: c for c in (meta.get("compliance") or {}).get("checks", [])}
-    measured = (meta.get("compliance") or {}).get("measured") or {}
-    lines = {"eye": (measured.get("eye_y"), EYE_INK), "chin": (measured.get("chin_y"), CHIN_INK)}
-    lines["crown"] = (measured.get("crown_y"), CROWN_INK)
-    for y, ink in lines.values():
+    report = meta.get("compliance") or {}
+    checks = {c["name"]: c for c in report.get("checks", [])}
+    measured = report.get("measured") or {}
+    eyes = measured.get("eyes")
+    for y, ink in (
+        (eyes[1] if eyes else None, EYE_INK),
+        (measured.get("chin"), CHIN_INK),
+        (measured.get("crown"), CROWN_INK),
+    ):
         if isinstance(y, (int, float)):
-            draw.line((0, y * h, w, y * h), fill=ink, width=1)
+            draw.line((0, y, w, y), fill=ink, width=1)
     for name, x in (("eye_line", 2), ("head_height", 8)):
         acc = checks.get(name, {}).get("accepted")
         if isinstance(acc, list):
             lo, hi = acc
             if name == "eye_line":
                 draw.line((x, lo * h, x, hi * h), fill=BAND_INK, width=3)
-            else:
-                draw.line((x, h - hi * h, x, h - lo * h), fill=BAND_INK, width=3)
+            else:  # the chin's accepted band when the crown is where it was measured
+                crown = measured.get("crown")
+                if isinstance(crown, (int, float)):
+                    draw.line((x, crown + lo * h, x, crown + hi * h), fill=BAND_INK, width=3)
     return img
 
 

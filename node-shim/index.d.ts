@@ -203,6 +203,14 @@ export interface ComplianceReport {
   preset: string;
   passed: boolean;
   checks: ComplianceCheck[];
+  /** The head as found on the output itself, output pixels; absent when the output shows no face with a mesh. */
+  measured?: {
+    eyes: [number, number];
+    chin: number;
+    crown: number | null;
+    roll: number;
+    axis_roll: number | null;
+  };
 }
 
 export interface RemoveMeta {

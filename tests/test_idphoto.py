@@ -22,9 +22,12 @@ from .workerproc import REPO, WorkerProcess
 # samples/astronaut.jpg (512x512), measured by hand once on 8x nearest-neighbour
 # zooms with a pixel grid (the same way as the chin factor in docs/id-photos.md):
 # the iris centres (the dark disc around each catch-light), the top of the hair,
-# the bottom of the chin. Eyes named from the person's side.
+# the bottom of the chin. Eyes named from the person's side. The chin was first
+# read at y 164 (the front of the chin, above the shadow line), which is where the
+# old factor 1.52 came from; re-read at 8x for issue 18 its bottom edge, where the
+# lit skin meets the neck's shadow below the middle of the mouth, is at y 176-177.
 RIGHT_EYE, LEFT_EYE = (202.5, 100.5), (246.5, 102.5)
-CROWN_Y, CHIN_Y = 16, 164
+CROWN_Y, CHIN_Y = 16, 177
 EYES_Y = (RIGHT_EYE[1] + LEFT_EYE[1]) / 2
 FACE_X = (RIGHT_EYE[0] + LEFT_EYE[0]) / 2
 ASTRONAUT_ROLL = math.degrees(math.atan2(LEFT_EYE[1] - RIGHT_EYE[1], LEFT_EYE[0] - RIGHT_EYE[0]))  # 2.6°
@@ -247,22 +250,46 @@ def test_a_cut_crown_is_reported(worker: WorkerProcess) -> None:
     crown = _checks(reply["meta"])["crown_visible"]
     assert crown["value"] is False and crown["passed"] is False
     assert "cuts the top of the head" in crown["note"]
+    # Crown to chin cannot be measured without a crown: unknown (null), which fails, never passes.
+    head = _checks(reply["meta"])["head_height"]
+    assert head["value"] is None and head["passed"] is False and "cuts the top of the head" in head["note"], head
+    strict = worker.remove(_variant("astronaut-cut-top"), preset="passport-35x45", strict=True)
+    assert strict["ok"] is False and "head_height null" in strict["error"]["message"], strict
     # The same photo uncut passes the check (see the preset test): the cut is what fails it.
     assert _checks(worker.remove(ASTRO, preset="passport-35x45")["meta"])["crown_visible"]["passed"] is True
 
 
+def test_the_report_measures_the_output_not_the_plan(worker: WorkerProcess) -> None:
+    """meta.compliance.measured is the head found again on the output; the checks are read from it."""
+    reply = worker.remove(ASTRO, preset="passport-35x45")
+    meta = reply["meta"]
+    report, checks = meta["compliance"], _checks(meta)
+    measured = report["measured"]
+    crop = meta["crop_box"]
+    k = meta["height"] / (crop[3] - crop[1])  # input -> output pixels
+    # The hand-measured head, carried into the output, and the landmarks found there agree.
+    assert measured["chin"] == pytest.approx((CHIN_Y - crop[1]) * k, abs=4 * k), (measured, crop)
+    assert measured["crown"] == pytest.approx((CROWN_Y - crop[1]) * k, abs=3 * k), (measured, crop)
+    assert measured["eyes"][1] == pytest.approx((EYES_Y - crop[1]) * k, abs=2 * k), (measured, crop)
+    assert checks["head_height"]["value"] == pytest.approx((measured["chin"] - measured["crown"]) / 531, abs=0.001)
+    assert checks["eye_line"]["value"] == pytest.approx(measured["eyes"][1] / 531, abs=0.001)
+    assert checks["roll"]["value"] == pytest.approx(measured["roll"], abs=0.05)
+    # Aimed at the middle of the ranges: the head within 0.03 of 0.70.
+    assert checks["head_height"]["value"] == pytest.approx(0.70, abs=0.03)
+
+
 def _cut_at(bottom: int) -> bytes:
-    """The astronaut cut off below the chin (y 164): at 215 the collar is in, at 185 barely the neck."""
+    """The astronaut cut off below the chin (y 177): at 228 the collar is in, at 195 barely the neck."""
     return encode(_astronaut().crop((0, 0, 512, bottom)))
 
 
 def test_a_frame_that_would_reach_below_the_photo_is_kept_inside_it(worker: WorkerProcess) -> None:
-    # At the preset's middle (head 0.70) the frame would end ~6 px below this photo: a larger head
+    # At the preset's middle (head 0.70) the frame would end ~9 px below this photo: a larger head
     # (still inside 0.644-0.756) keeps it within, so no flat band under a cut body.
-    reply = worker.remove(_cut_at(215), preset="passport-35x45")
+    reply = worker.remove(_cut_at(228), preset="passport-35x45")
     assert reply["ok"] is True, reply
     meta = reply["meta"]
-    assert meta["crop_box"][3] <= 215 + 1, meta["crop_box"]
+    assert meta["crop_box"][3] <= 228 + 1, meta["crop_box"]
     checks = _checks(meta)
     assert checks["photo_edges"]["passed"] is True and checks["photo_edges"]["value"] <= 0.02, checks["photo_edges"]
     head = (CHIN_Y - CROWN_Y) / (meta["crop_box"][3] - meta["crop_box"][1])
@@ -275,12 +302,12 @@ def test_a_frame_that_would_reach_below_the_photo_is_kept_inside_it(worker: Work
 
 
 def test_a_photo_that_ends_above_the_shoulders_fails_photo_edges(worker: WorkerProcess) -> None:
-    reply = worker.remove(_cut_at(185), preset="passport-35x45")
+    reply = worker.remove(_cut_at(195), preset="passport-35x45")
     assert reply["ok"] is True, reply
     edge = _checks(reply["meta"])["photo_edges"]
     assert edge["passed"] is False and edge["value"] > 0.02, edge
     assert "the photo ends above the shoulders" in edge["note"], edge
-    strict = worker.remove(_cut_at(185), preset="passport-35x45", strict=True)
+    strict = worker.remove(_cut_at(195), preset="passport-35x45", strict=True)
     assert strict["ok"] is False and "photo_edges" in strict["error"]["message"], strict
 
 

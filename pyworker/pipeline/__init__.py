@@ -16,7 +16,8 @@ from PIL import Image
 from ..errors import WorkerError
 from ..models import SessionCache
 from . import edges, plan
-from .compliance import compliance, failing_summary
+from . import face as face_detector
+from .compliance import compliance, failing_summary, measure_output
 from .decode import Limits, load_scaled, open_image
 from .encode import compose, encode
 from .framing import Framed, frame
@@ -140,9 +141,10 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     composed = compose(rgb, mask, alpha, opts)
     report = None
     if framed is not None:
-        report = compliance(
-            framed, composed, opts.bg_color, (job.fallback["from"], job.model) if job.fallback else None
-        )
+        # The report measures the output itself: landmarks run again on the final picture.
+        out = measure_output(face_detector.measure(_shown(composed, rgb, mask)), mask) if framed.head else None
+        fell_back = (job.fallback["from"], job.model) if job.fallback else None
+        report = compliance(framed, composed, opts.bg_color, fell_back, out)
         if opts.strict and not report["passed"]:
             raise WorkerError("not_compliant", f"{report['preset']}: {failing_summary(report)}")
     del rgb, mask, alpha  # the encoder's buffers (~15 bytes a pixel for WEBP) come next
@@ -172,6 +174,17 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             "timings_ms": clock.total(),
         },
     )
+
+
+def _shown(composed: Image.Image, rgb: Image.Image, mask: Image.Image) -> Image.Image:
+    """The output as a person sees it, for measuring: a transparent one on grey, a mask-only job's photo."""
+    if composed.mode == "RGB":
+        return composed
+    if composed.mode == "L":
+        return rgb
+    out = Image.new("RGB", composed.size, (128, 128, 128))
+    out.paste(rgb, (0, 0), composed.getchannel("A"))
+    return out
 
 
 def _trim(

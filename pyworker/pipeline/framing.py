@@ -38,11 +38,15 @@ from .presets import FACE_FRAMING, Preset, preset_size
 
 Box = tuple[int, int, int, int]
 
-# Chin below the eye line, in units of the eye-line-to-mouth distance
-# (straightened image). Calibrated on samples/astronaut.jpg, measured by hand:
-# pupils at y 101 and 102.5, chin at y 164; the detector's mouth corners at
-# y 142-143: (164 - 101.5) / (142.5 - 101.5) = 1.52. Anthropometric tables give
-# 1.5-1.6 for adults (stomion-to-gnathion ≈ half of eye-to-stomion).
+# The chin is the face mesh's point 152 (the front of the chin) plus this many
+# eye distances down: on 30 real portraits point 152 lies on average 0.07 eye
+# distances above the chin's silhouette, the bottom edge that "crown to chin"
+# means (shared/leads/chin-landmarks.md; docs/id-photos.md#how-the-frame-is-found).
+CHIN_BELOW = 0.07
+# Without a mesh (the face too small for it): the chin below the eye line in units
+# of the eye-line-to-mouth distance, calibrated on samples/astronaut.jpg by hand
+# ((164 - 101.5) / (142.5 - 101.5) = 1.52). Only a fallback: on real portraits
+# the right factor is 1.51-2.05, so the report never trusts it (compliance.py).
 CHIN_FACTOR = 1.52
 # Crown above the eye line, in units of eye-to-chin, used only when the mask
 # cannot give it (the photo cuts the head, or the mask runs into something
@@ -85,6 +89,7 @@ class Head:
     crown: float
     crown_visible: bool  # the photo shows the top of the head (the mask reaches background above it)
     crown_source: str  # "mask" or "estimate"
+    chin_source: str = "mesh"  # "mesh" (point 152) or "estimate" (CHIN_FACTOR: no mesh)
 
 
 @dataclass
@@ -144,15 +149,19 @@ def choose_face(faces: list[Face], mask: Image.Image) -> Face | None:
     return max(inside, key=score)
 
 
-def _nearest(faces: list[Face], point: tuple[float, float]) -> Face | None:
-    return min(faces, key=lambda f: math.dist(f.eyes_mid, point), default=None)
-
-
 def _rotate(img: Image.Image | None, degrees: float, centre: tuple[float, float], fill: Any) -> Image.Image | None:
     if img is None:
         return None
     # Bilinear: the crop is resized with Lanczos afterwards anyway, and bicubic costs twice as much.
     return img.rotate(degrees, resample=Image.Resampling.BILINEAR, center=centre, fillcolor=fill)
+
+
+def chin_of(face: Face) -> tuple[float, str]:
+    """The chin's y (the bottom of the chin, crown-to-chin's end) and where it comes from: "mesh" or "estimate"."""
+    if face.chin is not None:
+        return face.chin[1] + CHIN_BELOW * face.eye_distance, "mesh"
+    ey = face.eyes_mid[1]
+    return ey + CHIN_FACTOR * max(1.0, face.mouth_mid[1] - ey), "estimate"
 
 
 def scan_crown(
@@ -185,16 +194,16 @@ def scan_crown(
 def measure_head(face: Face, mask: Image.Image, valid: Image.Image | None) -> Head:
     """Eye line, chin and crown of an upright face; `valid` marks pixels that came from the photo."""
     ex, ey = face.eyes_mid
-    chin = ey + CHIN_FACTOR * max(1.0, face.mouth_mid[1] - ey)
+    chin, chin_source = chin_of(face)
     eye_to_chin = chin - ey
     estimate = ey - CROWN_FACTOR * eye_to_chin
     crown = scan_crown(mask, valid, (ex, ey), face.eye_distance)
     if crown is None:  # the head runs to the photo's edge: the photo cuts the crown
-        return Head((ex, ey), chin, min(estimate, 0.0), False, "estimate")
+        return Head((ex, ey), chin, min(estimate, 0.0), False, "estimate", chin_source)
     lo, hi = CROWN_PLAUSIBLE
     if not lo * eye_to_chin <= ey - crown <= hi * eye_to_chin:
-        return Head((ex, ey), chin, estimate, True, "estimate")
-    return Head((ex, ey), chin, crown, True, "mask")
+        return Head((ex, ey), chin, estimate, True, "estimate", chin_source)
+    return Head((ex, ey), chin, crown, True, "mask", chin_source)
 
 
 def _subject_frame(mask: Image.Image, aspect: float) -> Box:
@@ -244,8 +253,9 @@ def _straighten(framed: Framed, face: Face) -> Face:
         framed.rgb = _rotate(original[0], total, centre, (0, 0, 0))  # type: ignore[assignment]
         framed.mask = _rotate(original[1], total, centre, 0)  # type: ignore[assignment]
         framed.alpha = _rotate(original[2], total, centre, 0)
-        again = _nearest(face_detector.detect(framed.rgb), centre)
-        if again is None or math.dist(again.eyes_mid, centre) > face.eye_distance:
+        # The mesh again on the turned photo, seeded where the face went: what is left of the roll.
+        again = face_detector.refine(framed.rgb, face.rotated(total, centre))
+        if again.mesh is None or math.dist(again.eyes_mid, centre) > face.eye_distance:
             # Lost after rotating: carry the first landmarks over geometrically, measure nothing more.
             framed.roll_deg, framed.straightened, framed.residual_roll = round(total, 2), True, None
             return face.rotated(total, centre)
@@ -281,6 +291,10 @@ def frame(
     framed.face_checks = face_quality.assess(rgb, face)
     if face is not None:
         framed.face_coverage = _coverage(mask, face.box)
+        # The mesh (468 points): eyes from their contours, the chin, a second roll from the midline.
+        refined = face_detector.refine(rgb, face)
+        framed.faces = [refined if f is face else f for f in faces]
+        face = framed.face = refined
         upright = _straighten(framed, face)
         valid = None
         if framed.straightened:
