@@ -206,6 +206,8 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from .models import MODELS
+    from .models.derive import install_int8
+    from .models.registry import INT8
     from .models.store import (
         DEFAULT_MODELS,
         FACE_MODELS,
@@ -225,6 +227,8 @@ def _models(args: argparse.Namespace) -> int:
         if args.models_command == "install":
             for name in args.name or (*DEFAULT_MODELS, *FACE_MODELS):
                 print(f"{name}: {install(name, force=args.force)}")
+                if name in INT8:  # its INT8 file, derived from the FP32 one just checked (docs/models.md)
+                    print(f"{name}-int8: {install_int8(name, force=args.force)}")
             return 0
     except ModelStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -236,6 +240,11 @@ def _models(args: argparse.Namespace) -> int:
         default = " (default)" if name in DEFAULT_MODELS else ""
         print(f"  {name:<18} {cls.input_size:>4}px  {state}{default}")
         print(f"  {'':<18}        from: {source(name)}")
+        if name in INT8:
+            path = find_weights(INT8[name].name)
+            print(
+                f"  {name + '-int8':<18} {cls.input_size:>4}px  {path or 'not derived (' + install_command(name) + ')'}"
+            )
     for name in FACE_MODELS:  # crop: "face" and the presets
         path = find_weights(name)
         print(f"  {name:<18} face   {path if path else f'not installed ({install_command(name)})'} (default)")

@@ -99,7 +99,9 @@ def test_models_install_puts_the_default_models_in_place_once(home) -> None:
     assert not (home / "u2net.onnx").exists()  # the 176 MB model only on request
     stamps = {p.name: p.stat().st_mtime_ns for p in home.glob("*.onnx")}
     again = _cli("models", "install", "modnet")
-    assert again.returncode == 0 and again.stdout.strip() == f"modnet: {home / 'modnet.onnx'}"
+    # ...and its INT8 file, derived from it (tests/test_int8.py), is in place too: nothing is made again.
+    expected = f"modnet: {home / 'modnet.onnx'}\nmodnet-int8: {home / 'modnet.int8.onnx'}"
+    assert again.returncode == 0 and again.stdout.strip() == expected
     assert {p.name: p.stat().st_mtime_ns for p in home.glob("*.onnx")} == stamps  # idempotent
 
 

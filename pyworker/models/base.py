@@ -35,6 +35,8 @@ class MaskModel:
     name: ClassVar[str]
     md5: ClassVar[str]
     url: ClassVar[str]
+    precision: ClassVar[str] = "fp32"  # "int8": derived at set-up from the FP32 model `derived_from`
+    derived_from: ClassVar[str | None] = None
     input_size: ClassVar[int] = 320
     mean: ClassVar[tuple[float, float, float]] = (0.485, 0.456, 0.406)
     std: ClassVar[tuple[float, float, float]] = (0.229, 0.224, 0.225)

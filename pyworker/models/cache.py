@@ -9,7 +9,7 @@ from pathlib import Path
 from .. import logs, memory
 from ..errors import WorkerError
 from .base import MaskModel
-from .registry import MODELS
+from .registry import candidates, request_names, split
 from .store import find_weights, install_command, model_home
 
 
@@ -26,27 +26,35 @@ class SessionCache:
         return list(self._loaded)
 
     def check(self, name: str) -> type[MaskModel]:
-        """The model's class when it is loaded or installed, else model_unavailable. Loads nothing."""
-        if name not in self._loaded:
-            self._weights(name)
-        return MODELS[name]
+        """The class `name` loads (its weights installed, or already loaded), else model_unavailable. Loads
+        nothing."""
+        return self._resolve(name)[0]
 
-    def _weights(self, name: str) -> Path:
-        if name not in MODELS:
-            raise WorkerError("model_unavailable", f"Unknown model '{name}'; known models: {', '.join(MODELS)}")
-        weights = find_weights(name)
-        if weights is None:
+    def _resolve(self, name: str) -> tuple[type[MaskModel], Path | None]:
+        """A request name -> the class it loads (registry.candidates: INT8 or FP32) and its weights (None when
+        that class is loaded already)."""
+        if split(name) is None:
             raise WorkerError(
-                "model_unavailable",
-                f"Model '{name}' is not installed in {model_home()}; run: {install_command(name)}",
+                "model_unavailable", f"Unknown model '{name}'; known models: {', '.join(request_names())}"
             )
-        return weights
+        options = candidates(name)
+        for cls in options:
+            if cls.name in self._loaded:
+                return cls, None
+            weights = find_weights(cls.name)
+            if weights is not None:
+                return cls, weights
+        installs = options[-1].derived_from or options[-1].name  # an INT8 file comes with its FP32 one
+        raise WorkerError(
+            "model_unavailable",
+            f"Model '{name}' is not installed in {model_home()}; run: {install_command(installs)}",
+        )
 
     def get(self, name: str) -> MaskModel:
-        if name in self._loaded:
-            self._loaded.move_to_end(name)
-            return self._loaded[name]
-        weights, cls = self._weights(name), MODELS[name]
+        cls, weights = self._resolve(name)
+        if weights is None:
+            self._loaded.move_to_end(cls.name)
+            return self._loaded[cls.name]
         # Evict before loading: two sessions side by side is the peak we avoid.
         while len(self._loaded) >= self.max_models:
             old, _ = self._loaded.popitem(last=False)
@@ -58,9 +66,9 @@ class SessionCache:
         except Exception as exc:
             raise WorkerError(
                 "model_unavailable",
-                f"Model '{name}' at {weights} could not be loaded "
+                f"Model '{name}' ({cls.name}) at {weights} could not be loaded "
                 f"({type(exc).__name__}: {str(exc)[:200]}); reinstall it",
             ) from exc
-        self._loaded[name] = model
-        logs.log("info", "model_loaded", model=name, path=str(weights), rss_mb=memory.rss_mb())
+        self._loaded[cls.name] = model
+        logs.log("info", "model_loaded", model=name, file=cls.name, path=str(weights), rss_mb=memory.rss_mb())
         return model

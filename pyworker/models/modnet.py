@@ -45,3 +45,13 @@ class Modnet(MaskModel):
         """The matte as it is (0-1, clipped), in mode L: soft edges stay soft."""
         alpha = np.clip(raw[0, 0], 0.0, 1.0)
         return Image.fromarray((alpha * 255 + 0.5).astype(np.uint8), mode="L")
+
+
+class ModnetInt8(Modnet):
+    """modnet quantised at set-up (pyworker.models.quantize, docs/models.md): the md5 of the derived file."""
+
+    name = "modnet.int8"
+    md5 = "c84ccb2b05e741c415e2f33b0680071a"
+    url = "derived at set-up from modnet (python -m pyworker models install)"
+    precision = "int8"
+    derived_from = "modnet"

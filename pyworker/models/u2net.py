@@ -15,6 +15,16 @@ class U2netp(MaskModel):
     url = f"{_RELEASES}/u2netp.onnx"
 
 
+class U2netpInt8(U2netp):
+    """u2netp quantised at set-up (pyworker.models.quantize, docs/models.md): the md5 of the derived file."""
+
+    name = "u2netp.int8"
+    md5 = "1b0220d5837c8402aec5a2a166e530d6"
+    url = "derived at set-up from u2netp (python -m pyworker models install)"
+    precision = "int8"
+    derived_from = "u2netp"
+
+
 class U2net(MaskModel):
     name = "u2net"
     md5 = "60024c5c889badc19c04ad937298a77b"

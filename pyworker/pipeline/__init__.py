@@ -163,6 +163,7 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
             "input_width": int(input_size[0]),
             "input_height": int(input_size[1]),
             "model": job.model,
+            "precision": str(model.precision),
             "model_fallback": job.fallback,
             "crop_mode": crop_mode,
             "crop_box": _scaled(crop_box, to_input),

@@ -40,9 +40,10 @@ OPTIONS: tuple[Option, ...] = (
         "str",
         "the worker's `--model`",
         'a model name, e.g. `u2net` (`python -m pyworker models` lists them); null or `""`: the default',
-        'a model name (`python -m pyworker models` lists them); null or `""`: the worker\'s `--model`. Loaded '
-        "on first use, cached (at most `--max-models`, least recently used evicted); unknown or not installed: "
-        "`model_unavailable`.",
+        'a model name (`python -m pyworker models` lists them); null or `""`: the worker\'s `--model`. '
+        "`u2netp-int8`, `modnet-int8`: their INT8 files, derived at set-up; `u2netp-fp32`, `modnet-fp32`: FP32 "
+        "(what the plain names run; docs/models.md). Loaded on first use, cached (at most `--max-models`, least "
+        "recently used evicted); unknown or not installed: `model_unavailable`.",
         nullable=True,  # whether the model exists only the worker knows: model_unavailable
     ),
     Option(
