@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 # The tools the derivation needs besides onnxruntime: a set-up dependency, never a serving one. Pinned: another
 # version may write other bytes. onnxruntime's own quantisation code is part of the pinned runtime (ORT_VERSION).
-DERIVE_TOOLS = ("onnx==1.23.2", "ml_dtypes==0.7.0")
+DERIVE_TOOLS = ("onnx==1.23.2", "ml_dtypes==0.7.0", "typing_extensions==4.16.0")  # onnx and its own two
 ORT_VERSION = "1.32.0"
 OPSET = 13  # per-channel DequantizeLinear (its `axis`) needs 13
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
