@@ -89,3 +89,10 @@ soak: setup
 
 clean:
 	rm -rf out bench/out .pytest_cache .ruff_cache
+
+# Not in `make test`: README's "Use it in your app" on a fresh Debian 13 root (debootstrap, cached in
+# .cache/debian13; the first run takes ~10 minutes, reruns ~3); prints what each request got (tests/debian13.py).
+.PHONY: debian13
+debian13: $(VENV)/.installed
+	bash tests/setup/apt-ensure.sh debootstrap=debootstrap
+	unshare --mount --propagation private $(PY) -m tests.debian13

@@ -12,6 +12,7 @@ pip and npm use their caches (npm with prefer-offline); nothing else is download
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from PIL import Image
 
 from .workerproc import REPO
 
@@ -225,9 +227,19 @@ def test_new_user_installs_both_halves_and_serves_from_any_directory() -> None:
         # 4. The README's requests: a photo in, a PNG out; then /api/health.
         shutil.copy(REPO / "samples" / "astronaut.jpg", elsewhere / "photo.jpg")
         done = run(subst(use), elsewhere, env, timeout=180)
+        said = done.stdout.splitlines()
+        assert said[0] == "200 image/png", done.stdout
         out = (elsewhere / "photo.png").read_bytes()
         assert out[:8] == b"\x89PNG\r\n\x1a\n" and len(out) > 1000
-        health = json.loads(done.stdout)
+        # The ID photo (strict): compliant, 413 x 531 px, or a 422 whose JSON names the failing checks.
+        id_photo = (elsewhere / "id-photo.png").read_bytes()
+        if said[1] == "200 image/png":
+            with Image.open(io.BytesIO(id_photo)) as img:
+                assert img.size == (413, 531), img.size
+        else:
+            assert said[1].startswith("422 application/json"), done.stdout
+            assert json.loads(id_photo)["error"]["code"] == "not_compliant", id_photo
+        health = json.loads(said[-1])
         assert health["status"] == "OK" and health["workers"], health
         assert all(w["source"] == "proc" and w["peakRssMb"] >= w["rssMb"] > 0 for w in health["workers"]), health
 
