@@ -156,6 +156,7 @@ def main() -> int:
     assert started.stdin is not None
     started.stdin.write(f"cd {ELSEWHERE}\n{subst(start)}\n")
     started.stdin.close()
+    started.stdin = None  # closed: communicate() below must not flush it
     try:
         health = None
         for _ in range(240):
