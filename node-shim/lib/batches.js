@@ -129,20 +129,10 @@ class Batch extends EventEmitter {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
- * Run a batch on a remover (Pool or QueueClient).
- * @param {{removeWithMeta(image: Buffer, options?: Record<string, any>): Promise<any>}} remover
- * @param {(BatchFile|BatchFailure|Buffer)[]} files
- * @param {Record<string, any>} [options] remove options for every photo
- * @param {object} [how]
- * @param {number} [how.concurrency]
- * @param {string} [how.id]
- * @param {number} [how.queueFullWaitMs] how long in all a photo answered queue_full is sent again
- * @param {(item: BatchItem, result: {image: Buffer, mime: string}) => Promise<void>} [how.keep] where a result goes
- *   (default: item.result, in memory)
- * @param {(index: number, bytes: number) => void} [how.inputDone] a photo's input is not held any more
- * @returns {Batch}
+ * The files of a batch checked and named: Buffers become {name: photo-N, data}.
+ * @param {(BatchFile|BatchFailure|Buffer)[]} files @returns {(BatchFile|BatchFailure)[]}
  */
-function runBatch(remover, files, options = {}, how = {}) {
+function batchFiles(files) {
   if (!Array.isArray(files)) throw new TypeError('files must be an array of {name, data} or Buffers');
   /** @type {(BatchFile|BatchFailure)[]} */
   const list = files.map((f, i) => (Buffer.isBuffer(f) ? { name: `photo-${i + 1}`, data: f } : f));
@@ -150,7 +140,45 @@ function runBatch(remover, files, options = {}, how = {}) {
     if (!f || (!('error' in f && f.error) && !(/** @type {BatchFile} */ (f).data instanceof Uint8Array))) throw new TypeError('each file must be a Buffer or {name, data: Buffer}');
   }
   if (list.length === 0) throw new WorkerError('a batch needs at least one photo', { code: 'bad_request' });
+  return list;
+}
+
+/**
+ * @typedef {object} RunHow
+ * @property {number} [concurrency]
+ * @property {string} [id]
+ * @property {number} [queueFullWaitMs] how long in all a photo answered queue_full is sent again
+ * @property {(item: BatchItem, result: {image: Buffer, mime: string}) => Promise<void>} [keep] where a result goes
+ *   (default: item.result, in memory)
+ * @property {(index: number, bytes: number) => void} [inputDone] a photo's input is not held any more
+ */
+
+/**
+ * Run a batch on a remover (Pool or QueueClient).
+ * @param {{removeWithMeta(image: Buffer, options?: Record<string, any>): Promise<any>}} remover
+ * @param {(BatchFile|BatchFailure|Buffer)[]} files
+ * @param {Record<string, any>} [options] remove options for every photo
+ * @param {RunHow} [how]
+ * @returns {Batch}
+ */
+function runBatch(remover, files, options = {}, how = {}) {
+  const list = batchFiles(files);
   const batch = new Batch(list, how.id);
+  startBatch(batch, list, remover, options, how);
+  return batch;
+}
+
+/**
+ * Send a batch's photos (those still queued) to the remover, `concurrency` at a time, from the next tick (so the
+ * caller can listen for every event). Nothing is sent before this is called: a store that refuses the batch
+ * (BatchStore.add) refuses it before any photo runs.
+ * @param {Batch} batch
+ * @param {(BatchFile|BatchFailure|null)[]} list its files, by index (null: not to be run)
+ * @param {{removeWithMeta(image: Buffer, options?: Record<string, any>): Promise<any>}} remover
+ * @param {Record<string, any>} options remove options for every photo
+ * @param {RunHow} [how]
+ */
+function startBatch(batch, list, remover, options, how = {}) {
   const concurrency = Math.max(1, how.concurrency || BATCH_DEFAULTS.concurrency);
   const waitMs = how.queueFullWaitMs ?? BATCH_DEFAULTS.queueFullWaitMs;
   const keep =
@@ -171,12 +199,13 @@ function runBatch(remover, files, options = {}, how = {}) {
       }
     }
   };
+  const todo = batch.items.filter((it) => it.status === 'queued' && list[it.index]).map((it) => it.index);
   let next = 0;
   const lane = async () => {
-    while (next < list.length) {
-      const i = next++;
+    while (next < todo.length) {
+      const i = todo[next++];
       const item = batch.items[i];
-      const f = list[i];
+      const f = /** @type {BatchFile|BatchFailure} */ (list[i]);
       try {
         if ('error' in f && f.error) throw f.error;
         const r = await send(/** @type {BatchFile} */ (f).data);
@@ -193,16 +222,14 @@ function runBatch(remover, files, options = {}, how = {}) {
         item.error = { code: (e && e.code) || 'internal', message: String((e && e.message) || e) };
         batch.failed += 1;
       }
-      list[i] = /** @type {any} */ (null); // the input is not needed any more
+      list[i] = null; // the input is not needed any more
       if (how.inputDone) how.inputDone(i, item.bytes);
       batch._record(item);
     }
   };
-  // Started on the next tick, so the caller can listen for every event.
   setImmediate(() => {
-    for (let k = 0; k < Math.min(concurrency, list.length); k++) lane();
+    for (let k = 0; k < Math.min(concurrency, todo.length); k++) lane();
   });
-  return batch;
 }
 
 /** A file name safe inside a zip, unique within `taken`. @param {string} name @param {Set<string>} taken */
@@ -504,4 +531,4 @@ class BatchStore {
   }
 }
 
-module.exports = { Batch, BatchStore, runBatch, writeBatchZip, sniffMime, BATCH_DEFAULTS };
+module.exports = { Batch, BatchStore, runBatch, startBatch, batchFiles, writeBatchZip, sniffMime, BATCH_DEFAULTS };

@@ -201,11 +201,19 @@ describe('batch router: the same Express layer as the single-photo router', () =
     }
   }
   const store = new Store();
+  /** Photos that reached the pool (a closed one: each is refused pool_closed). */
+  let sent = 0;
   before(async () => {
     pool = createPool({ ...BASE, size: 1, lazy: true });
     await pool.close();
+    const remover = {
+      removeWithMeta(image, options) {
+        sent += 1;
+        return pool.removeWithMeta(image, options);
+      },
+    };
     const app = express();
-    app.use(createBatchRouter({ remover: pool, maxFiles, store, retryAfterSeconds: 7, page: false }));
+    app.use(createBatchRouter({ remover, maxFiles, store, retryAfterSeconds: 7, page: false }));
     web = await listen(app);
   });
   after(() => new Promise((r) => web.server.close(r)));
@@ -244,15 +252,24 @@ describe('batch router: the same Express layer as the single-photo router', () =
     assert.deepEqual((await res.json()).error, { code: 'bad_request', message: 'field trim must be true or false, got "maybe"' });
   });
 
-  it('a 503 carries Retry-After (the batch router had none)', async () => {
+  it('a batch the store refuses is a 503 with Retry-After, and none of its photos reaches the remover', async () => {
+    // Before: the batch was started before the store refused it: its photos ran for nobody (issue 22).
     store.full = true;
+    const before = sent;
     try {
-      const res = await fetch(`${web.base}/api/batches`, { method: 'POST', body: photos(1) });
+      const res = await fetch(`${web.base}/api/batches`, { method: 'POST', body: photos(2) });
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '7');
       assert.equal((await res.json()).error.code, 'queue_full');
     } finally {
       store.full = false;
     }
+    // The router and this client share one event loop: the lanes, had they been started, ran before the reply was read.
+    assert.equal(sent - before, 0);
+    // An admitted batch does reach it (the count above could have moved).
+    const res = await fetch(`${web.base}/api/batches`, { method: 'POST', body: photos(2) });
+    assert.equal(res.status, 202);
+    const end = (await readSse(`${web.base}${(await res.json()).events}`)).at(-1);
+    assert.deepEqual([end.data.failed, sent - before], [2, 2]);
   });
 });

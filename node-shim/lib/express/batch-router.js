@@ -28,7 +28,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { randomUUID } = require('node:crypto');
-const { runBatch, writeBatchZip, BatchStore, BATCH_DEFAULTS } = require('../batches');
+const { Batch, startBatch, writeBatchZip, BatchStore, BATCH_DEFAULTS } = require('../batches');
 const { readZip, isZip, cleanName, uniqueName } = require('../zip-reader');
 const { parseRequestOptions } = require('../request-options');
 const { requirePeer } = require('../optional');
@@ -159,17 +159,16 @@ function createBatchRouter(opts) {
       }
       // The upload's other bytes (zips, multipart framing) are let go now; the photos are held until they ran.
       ledger.give(ledger.held - bytes);
+      // The store admits the batch before any photo is sent: a refused batch (503) costs the remover nothing.
+      const batch = new Batch(files, randomUUID());
       store.admit();
-      const id = randomUUID();
-      const batch = store.add(
-        runBatch(remover, files, options, {
-          id,
-          concurrency: opts.concurrency,
-          queueFullWaitMs: opts.queueFullWaitMs,
-          keep: (item, r) => store.keep(item, r, id),
-          inputDone: (i, n) => ledger.give(n),
-        }),
-      );
+      store.add(batch);
+      startBatch(batch, files, remover, options, {
+        concurrency: opts.concurrency,
+        queueFullWaitMs: opts.queueFullWaitMs,
+        keep: (item, r) => store.keep(item, r, batch.id),
+        inputDone: (i, n) => ledger.give(n),
+      });
       req.batchHandedOver = true;
       batch.finished.then(() => ledger.close());
       const base = `${req.baseUrl}/api/batches/${batch.id}`;
