@@ -671,8 +671,12 @@ export interface BatchRouterOptions {
   ttlMs?: number;
   /** Batches kept (running or finished); at the cap the oldest finished one is forgotten, all running: 503. Default 200. */
   maxBatches?: number;
-  /** Keep batches (state and results) in this directory across restarts; default: a temporary directory removed at exit. */
-  storeDir?: string;
+  /**
+   * Where batches (state, inputs, results) are kept across restarts: the next process answers for them and
+   * resumes their unfinished photos. Default: one directory per app and user under the OS's temporary directory;
+   * `false`: a directory of the process's own, removed at exit (a restart loses its batches).
+   */
+  storeDir?: string | false;
   /** Serve the page at GET /. Default true. */
   page?: boolean;
   /** Retry-After (seconds) of a 503, as the single-photo router's. Default 2. */

@@ -11,13 +11,12 @@
  */
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const { randomUUID } = require('node:crypto');
 const { requirePeer } = require('./optional');
 const { sniffMime } = require('./mime');
-const { WorkerError, QueueFullError } = require('./errors');
+const { WorkerError, QueueFullError, PoolClosedError } = require('./errors');
 
 const MiB = 1024 * 1024;
 
@@ -151,6 +150,8 @@ function batchFiles(files) {
  * @property {(item: BatchItem, result: {image: Buffer, mime: string}) => Promise<void>} [keep] where a result goes
  *   (default: item.result, in memory)
  * @property {(index: number, bytes: number) => void} [inputDone] a photo's input is not held any more
+ * @property {boolean} [resumable] the batch is kept on disk and resumed by the next process: a photo refused
+ *   because the remover closed (the app is stopping) stays queued instead of failing pool_closed
  */
 
 /**
@@ -173,7 +174,8 @@ function runBatch(remover, files, options = {}, how = {}) {
  * caller can listen for every event). Nothing is sent before this is called: a store that refuses the batch
  * (BatchStore.add) refuses it before any photo runs.
  * @param {Batch} batch
- * @param {(BatchFile|BatchFailure|null)[]} list its files, by index (null: not to be run)
+ * @param {(BatchFile|BatchFailure|{name: string, input: string}|null)[]} list its files, by index (null: not to be
+ *   run; `input`: read from this file when its turn comes)
  * @param {{removeWithMeta(image: Buffer, options?: Record<string, any>): Promise<any>}} remover
  * @param {Record<string, any>} options remove options for every photo
  * @param {RunHow} [how]
@@ -189,10 +191,14 @@ function startBatch(batch, list, remover, options, how = {}) {
   /** @param {Buffer} data */
   const send = async (data) => {
     const until = Date.now() + waitMs;
+    let lost = 0;
     for (let wait = 250; ; wait = Math.min(5000, wait * 2)) {
       try {
         return await remover.removeWithMeta(data, options);
       } catch (err) {
+        // The queue's Redis restarted and lost the job: nothing was done for it, and the batch still has its
+        // input, so it is sent again (twice at most) rather than failed.
+        if (/** @type {any} */ (err).code === 'job_lost' && lost++ < 2) continue;
         // Another caller filled the queue: wait our turn (bounded), do not fail the photo.
         if (!(err instanceof QueueFullError) || Date.now() + wait > until) throw err;
         await sleep(wait);
@@ -201,14 +207,15 @@ function startBatch(batch, list, remover, options, how = {}) {
   };
   const todo = batch.items.filter((it) => it.status === 'queued' && list[it.index]).map((it) => it.index);
   let next = 0;
+  let stopping = false;
   const lane = async () => {
-    while (next < todo.length) {
+    while (next < todo.length && !stopping) {
       const i = todo[next++];
       const item = batch.items[i];
-      const f = /** @type {BatchFile|BatchFailure} */ (list[i]);
+      const f = /** @type {any} */ (list[i]);
       try {
-        if ('error' in f && f.error) throw f.error;
-        const r = await send(/** @type {BatchFile} */ (f).data);
+        if (f.error) throw f.error;
+        const r = await send(f.input ? await fs.promises.readFile(f.input) : f.data);
         if (r.fallback) throw r.error;
         await keep(item, r);
         item.status = 'done';
@@ -218,6 +225,13 @@ function startBatch(batch, list, remover, options, how = {}) {
         batch.done += 1;
       } catch (err) {
         const e = /** @type {any} */ (err);
+        if (how.resumable && e instanceof PoolClosedError) {
+          // The app is stopping: this photo and those behind it are resumed by the next process, not failed.
+          stopping = true;
+          list[i] = null;
+          if (how.inputDone) how.inputDone(i, item.bytes);
+          return;
+        }
         item.status = 'failed';
         item.error = { code: (e && e.code) || 'internal', message: String((e && e.message) || e) };
         batch.failed += 1;
@@ -332,203 +346,4 @@ function zipLib() {
   return requirePeer('fflate', 'Zip files of batches (results.zip)');
 }
 
-/**
- * Batches of one process, by id, each forgotten `ttlMs` after it finished. Their results are files in a
- * directory of its own (under the OS's temporary directory, removed when the process exits), not the heap:
- * what the store keeps is bounded by `maxBatches` and `maxDiskBytes`, the oldest finished batches forgotten
- * first when a new one needs the room.
- *
- * With `dir` (a directory of the app's), the store is kept across restarts: each batch's state is written
- * beside its results (`<id>.json`, at every photo's end), and a new store on the same directory answers for
- * them. A photo that had not finished when the process stopped (SIGKILL, a crash) is failed `job_lost`,
- * saying so: every photo is accounted for.
- */
-class BatchStore {
-  /** @param {{ttlMs?: number, maxBatches?: number, maxDiskBytes?: number, dir?: string}} [opts] */
-  constructor(opts = {}) {
-    this.ttlMs = opts.ttlMs ?? BATCH_DEFAULTS.ttlMs;
-    this.maxBatches = opts.maxBatches ?? BATCH_DEFAULTS.maxBatches;
-    this.maxDiskBytes = opts.maxDiskBytes ?? BATCH_DEFAULTS.maxDiskBytes;
-    /** @type {Map<string, Batch>} in the order added */
-    this.batches = new Map();
-    this.diskBytes = 0;
-    /** @type {string|null} made on the first result */
-    this._dir = opts.dir ?? null;
-    /** Batch states are written to `dir` and read back by the next store on it. */
-    this.persistent = Boolean(opts.dir);
-    /** @type {Map<string, {writing: boolean, again: boolean}>} */
-    this._saving = new Map();
-    if (this.persistent) this._load();
-  }
-
-  /** The batches a store on this directory kept (the newest maxBatches), read once at start. */
-  _load() {
-    const dir = /** @type {string} */ (this._dir);
-    fs.mkdirSync(dir, { recursive: true });
-    const states = [];
-    for (const name of fs.readdirSync(dir)) {
-      if (!name.endsWith('.json')) continue;
-      try {
-        states.push(JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')));
-      } catch {
-        fs.rmSync(path.join(dir, name), { force: true }); // half-written by a process killed mid-write
-      }
-    }
-    states.sort((a, b) => a.createdAt - b.createdAt);
-    for (const st of states.slice(0, Math.max(0, states.length - this.maxBatches))) {
-      fs.rmSync(path.join(dir, `${st.id}.json`), { force: true }); // beyond the cap: the oldest go
-      for (const it of st.items) if (it.file) fs.rmSync(it.file, { force: true });
-    }
-    for (const st of states.slice(-this.maxBatches)) {
-      const b = new Batch(st.items.map((/** @type {any} */ it) => ({ name: it.name, error: it.error || { code: '', message: '' } })), st.id);
-      b.createdAt = st.createdAt;
-      b.history = st.history;
-      /** @type {BatchItem[]} */
-      const lost = [];
-      for (const [i, it] of st.items.entries()) {
-        const item = b.items[i];
-        Object.assign(item, { status: it.status, file: it.file, resultBytes: it.resultBytes || 0, mime: it.mime, meta: it.meta, error: it.error, bytes: it.bytes || 0 });
-        if (item.status === 'done') b.done += 1;
-        else if (item.status === 'failed') b.failed += 1;
-        else lost.push(item);
-        if (item.file) this.diskBytes += item.resultBytes;
-      }
-      for (const item of lost) {
-        item.status = 'failed';
-        item.error = { code: 'job_lost', message: 'the app server stopped before this photo finished (it was restarted); send it again' };
-        b.failed += 1;
-        b.history.push({ id: b.id, total: b.total, done: b.done, failed: b.failed, finished: b.done + b.failed === b.total, index: item.index, name: item.name, ok: false, error: item.error });
-      }
-      const finishedAt = st.finishedAt ?? Date.now();
-      b.finishedAt = finishedAt;
-      b.emit('end', b.progress());
-      this.batches.set(b.id, b);
-      const left = Math.max(0, finishedAt + this.ttlMs - Date.now());
-      setTimeout(() => this.forget(b.id), left).unref();
-      if (st.finishedAt === null) this._save(b);
-    }
-  }
-
-  /** What is written of a batch. @param {Batch} b */
-  _state(b) {
-    return { ...b.progress(), createdAt: b.createdAt, finishedAt: b.finishedAt, history: b.history, items: b.items.map(({ result, ...it }) => it) };
-  }
-
-  /** Write a batch's state (coalesced: one write at a time, the last state always written). @param {Batch} b */
-  _save(b) {
-    if (!this.persistent) return;
-    let s = this._saving.get(b.id);
-    if (!s) this._saving.set(b.id, (s = { writing: false, again: false }));
-    if (s.writing) {
-      s.again = true;
-      return;
-    }
-    s.writing = true;
-    const file = path.join(this.dir(), `${b.id}.json`);
-    const state = this._state(b);
-    fs.promises
-      .writeFile(`${file}.tmp`, JSON.stringify(state))
-      .then(() => fs.promises.rename(`${file}.tmp`, file))
-      .catch(() => {})
-      .finally(() => {
-        s.writing = false;
-        if (!this.batches.has(b.id)) {
-          this._saving.delete(b.id);
-          fs.rm(file, { force: true }, () => {});
-        } else if (s.again) {
-          s.again = false;
-          this._save(b);
-        } else {
-          this._saving.delete(b.id);
-        }
-      });
-  }
-
-  /** The directory of the results, made on first use and removed at exit (unless given). */
-  dir() {
-    if (!this._dir) {
-      this._dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pyworker-batches-'));
-      const dir = this._dir;
-      process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-    }
-    return this._dir;
-  }
-
-  /**
-   * Admit a batch (throws QueueFullError when every kept batch is still running); call before runBatch.
-   * @returns {void}
-   */
-  admit() {
-    if (this.batches.size < this.maxBatches) return;
-    for (const b of this.batches.values()) {
-      if (b.finishedAt !== null) {
-        this.forget(b.id); // the oldest finished batch makes room
-        return;
-      }
-    }
-    throw new QueueFullError(`${this.batches.size} batches are running (maxBatches ${this.maxBatches}); retry later`, { maxQueue: this.maxBatches });
-  }
-
-  /** @param {Batch} batch */
-  add(batch) {
-    this.batches.set(batch.id, batch);
-    if (this.persistent) {
-      // Written before the batch is answered 202: a process killed right after still knows it (a few KB, once).
-      const file = path.join(this.dir(), `${batch.id}.json`);
-      fs.writeFileSync(`${file}.tmp`, JSON.stringify(this._state(batch)));
-      fs.renameSync(`${file}.tmp`, file);
-      batch.on('progress', () => this._save(batch));
-    }
-    batch.finished.then(() => {
-      const t = setTimeout(() => this.forget(batch.id), this.ttlMs);
-      t.unref();
-    });
-    return batch;
-  }
-
-  /**
-   * runBatch's `keep`: the result written to this store's directory, then let go.
-   * @param {BatchItem & {batchId?: string}} item @param {{image: Buffer}} r @param {string} batchId
-   */
-  async keep(item, r, batchId) {
-    const need = r.image.length;
-    for (const b of this.batches.values()) {
-      if (this.diskBytes + need <= this.maxDiskBytes) break;
-      if (b.finishedAt !== null) this.forget(b.id);
-    }
-    if (this.diskBytes + need > this.maxDiskBytes) {
-      throw new QueueFullError(`the batch result store is full (${(this.diskBytes / MiB).toFixed(0)}MB of maxDiskBytes ${(this.maxDiskBytes / MiB).toFixed(0)}MB, all running); retry later`, { maxQueue: 0 });
-    }
-    const file = path.join(this.dir(), `${batchId}-${item.index}`);
-    this.diskBytes += need;
-    try {
-      await fs.promises.writeFile(file, r.image);
-    } catch (err) {
-      this.diskBytes -= need;
-      throw err;
-    }
-    item.file = file;
-  }
-
-  /** Drop a batch and its files. @param {string} id */
-  forget(id) {
-    const b = this.batches.get(id);
-    if (!b) return;
-    this.batches.delete(id);
-    if (this.persistent && !this._saving.has(id)) fs.rm(path.join(this.dir(), `${id}.json`), { force: true }, () => {});
-    for (const it of b.items) {
-      if (it.file) {
-        this.diskBytes -= it.resultBytes;
-        fs.rm(it.file, { force: true }, () => {});
-        it.file = null;
-      }
-    }
-  }
-
-  /** @param {string} id */
-  get(id) {
-    return this.batches.get(id);
-  }
-}
-
-module.exports = { Batch, BatchStore, runBatch, startBatch, batchFiles, writeBatchZip, sniffMime, BATCH_DEFAULTS };
+module.exports = { Batch, runBatch, startBatch, batchFiles, writeBatchZip, sniffMime, BATCH_DEFAULTS };

@@ -13,8 +13,11 @@ const { spawn } = require('node:child_process');
 const fflate = require('fflate');
 const { createPool } = require('..');
 const { runBatch } = require('../lib/batches');
+const { defaultStoreDir } = require('../lib/batch-store');
 const os = require('node:os');
-const { makePng, makeNoisyPng, standInModelHome, faultFile, BASE } = require('./helpers');
+const { makePng, makeNoisyPng, standInModelHome, faultFile, waitFor, BASE } = require('./helpers');
+const { startRedis } = require('./redis-helper');
+const { startConsumer } = require('./queue-helpers');
 const { craftZip, zip64Declaring, deflatedZeros } = require('./zip-craft');
 
 const MiB = 1024 * 1024;
@@ -23,9 +26,17 @@ function vmHwmMb(pid) {
   return Number(/^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 }
 
-/** Start the batch app with these router options: {child, base, stop}. */
-async function startApp(routerOptions, env) {
-  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'batch-server.js')], {
+const FIXTURE = path.join(__dirname, 'fixtures', 'batch-server.js');
+
+/**
+ * Start the batch app with these router options: {child, base, stop, cleanup}. It runs in `cwd` (default: a new
+ * temporary directory), which names its default store directory: a restarted app given the same cwd finds it.
+ */
+async function startApp(routerOptions, env, cwd) {
+  const ownCwd = !cwd;
+  cwd = cwd || fs.mkdtempSync(path.join(os.tmpdir(), 'batch-app-'));
+  const child = spawn(process.execPath, [FIXTURE], {
+    cwd,
     env: { ...process.env, ...env, PYWORKER_PYTHON: BASE.python, PYWORKER_THREADS: '1', BATCH_ROUTER_OPTIONS: JSON.stringify(routerOptions) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -36,11 +47,18 @@ async function startApp(routerOptions, env) {
     });
     child.once('exit', (code) => reject(new Error(`app exited ${code}`)));
   });
+  const stop = () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL');
   return {
     child,
     base: `http://127.0.0.1:${port}`,
     port,
-    stop: () => child.exitCode === null && child.kill('SIGKILL'),
+    stop,
+    /** Stopped, its store directory and (if made here) its cwd removed. */
+    cleanup() {
+      stop();
+      fs.rmSync(routerOptions.storeDir || defaultStoreDir({ cwd, main: FIXTURE }), { recursive: true, force: true });
+      if (ownCwd) fs.rmSync(cwd, { recursive: true, force: true });
+    },
   };
 }
 
@@ -65,7 +83,7 @@ describe('batch router under hostile uploads', () => {
     app = await startApp({}, standIn.env);
   });
   after(() => {
-    app.stop();
+    app.cleanup();
     standIn.cleanup();
   });
 
@@ -166,7 +184,7 @@ describe('batch router: budgets across requests, the cap on kept batches', () =>
     app = await startApp({ maxTotalBytes: 4 * MiB, maxBatches: 2, retryAfterSeconds: 3 }, standIn.env);
   });
   after(() => {
-    app.stop();
+    app.cleanup();
     standIn.cleanup();
   });
 
@@ -228,48 +246,123 @@ describe('fair batches', () => {
   });
 });
 
-describe('batches kept across app restarts (storeDir)', () => {
-  it('SIGTERM: the batch and its results are answered for after the restart; SIGKILL mid-batch: every photo accounted for', async (t) => {
-    // Before: after a restart the batch was 404 "unknown, or expired", its download link gone.
+/** Reads a batch's SSE stream to its end: its progress events and its end. */
+async function events(url) {
+  const text = await (await fetch(url)).text();
+  const blocks = text.split('\n\n').filter((b) => b.startsWith('event: '));
+  const data = (b) => JSON.parse(b.split('\ndata: ')[1]);
+  return { progress: blocks.filter((b) => b.startsWith('event: progress')).map(data), end: data(blocks.find((b) => b.startsWith('event: end'))) };
+}
+
+/** Every photo of a batch done, once each, its results.zip complete. */
+async function assertAllDone(base, batch, names) {
+  const { progress, end } = await events(`${base}${batch.events}`);
+  assert.deepEqual([end.done, end.failed, end.total], [names.length, 0, names.length], JSON.stringify(progress.filter((p) => !p.ok)));
+  assert.deepEqual(progress.map((p) => p.index).sort(), names.map((_, i) => i)); // one event a photo, none twice
+  const zip = Buffer.from(await (await fetch(`${base}${batch.results}`)).arrayBuffer());
+  assert.deepEqual(Object.keys(fflate.unzipSync(new Uint8Array(zip))).sort(), [...names, 'report.json'].sort());
+}
+
+const exitOf = (child) => new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+
+describe('batches survive restarts (the default store: on disk, taken over by the next process)', () => {
+  const photos = Array.from({ length: 3 }, (_, i) => [`p${i}.png`, makePng(80 + i, 60)]);
+  const names = photos.map(([n]) => n);
+
+  it('on a pool: SIGTERM mid-batch, then SIGKILL mid-batch; the restarted app answers for the batches and resumes the unfinished photos', async (t) => {
+    // Before: after a restart the batch was 404 "unknown, or expired"; with storeDir (session 5) a SIGKILL failed
+    // the unfinished photos job_lost.
     const standIn = standInModelHome();
     const fault = faultFile();
-    const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-store-'));
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-app-'));
+    const env = { ...standIn.env, ...fault.env };
+    const opts = { concurrency: 1 };
+    let app = await startApp(opts, env, cwd);
     t.after(() => {
+      app.cleanup();
+      fs.rmSync(cwd, { recursive: true, force: true });
       standIn.cleanup();
       fault.cleanup();
-      fs.rmSync(storeDir, { recursive: true, force: true });
     });
-    const opts = { storeDir, concurrency: 1 };
-    let app = await startApp(opts, { ...standIn.env, ...fault.env });
-    t.after(() => app.stop());
-    const photos = Array.from({ length: 3 }, (_, i) => [`p${i}.png`, makePng(80 + i, 60)]);
     let res = await fetch(`${app.base}/api/batches`, { method: 'POST', body: form(photos) });
     const done = await res.json();
     assert.equal((await untilEnd(`${app.base}${done.events}`)).done, 3);
-    const exited = new Promise((r) => app.child.once('exit', r));
+
+    // SIGTERM while the next batch's first photo runs (1.5 s): that photo finishes, the two behind it are not
+    // sent to a closing pool (they would fail pool_closed) but left for the next process.
+    fault.arm('slow:1500');
+    res = await fetch(`${app.base}/api/batches`, { method: 'POST', body: form(photos) });
+    assert.equal(res.status, 202);
+    const cut = await res.json();
+    assert.ok(await waitFor(() => !fault.armed(), 30_000), 'the first photo never started');
+    let exited = exitOf(app.child);
     app.child.kill('SIGTERM');
     assert.equal(await exited, 0);
 
-    app = await startApp(opts, { ...standIn.env, ...fault.env });
-    let state = await (await fetch(`${app.base}/api/batches/${done.id}`)).json();
-    assert.deepEqual([state.done, state.failed, state.finished], [3, 0, true]);
-    const zip = Buffer.from(await (await fetch(`${app.base}${done.results}`)).arrayBuffer());
-    assert.deepEqual(Object.keys(fflate.unzipSync(new Uint8Array(zip))).sort(), ['p0.png', 'p1.png', 'p2.png', 'report.json']);
-    assert.equal((await untilEnd(`${app.base}${done.events}`)).done, 3); // the events replay too
-
-    // SIGKILL while the first photo runs (a 60 s job): nothing of it, or of the two behind, is done.
-    fault.arm('slow:60000');
-    res = await fetch(`${app.base}/api/batches`, { method: 'POST', body: form(photos) });
-    const cut = await res.json();
-    const killed = new Promise((r) => app.child.once('exit', r));
+    // Restarted: the resumed batch's next photo hangs (8 s), and the app is SIGKILLed during it.
+    fault.arm('slow:8000');
+    app = await startApp(opts, env, cwd);
+    assert.ok(await waitFor(() => !fault.armed(), 30_000), 'the batch was not resumed');
+    exited = exitOf(app.child);
     app.child.kill('SIGKILL');
-    await killed;
-    app = await startApp(opts, standIn.env);
-    state = await (await fetch(`${app.base}/api/batches/${cut.id}`)).json();
-    assert.deepEqual([state.done, state.failed, state.finished], [0, 3, true]);
-    for (const it of state.items) assert.equal(it.error.code, 'job_lost', JSON.stringify(it));
-    const end = await untilEnd(`${app.base}${cut.events}`);
-    assert.deepEqual([end.done, end.failed, end.total], [0, 3, 3]);
-    assert.equal((await fetch(`${app.base}/api/batches/${done.id}`)).status, 200); // the first batch is still there
+    assert.equal(await exited, 'SIGKILL');
+
+    // Restarted again: both batches answered for, the cut one finished by resuming its photos.
+    app = await startApp(opts, env, cwd);
+    await assertAllDone(app.base, cut, names);
+    await assertAllDone(app.base, done, names);
+  });
+
+  it('on the queue: app SIGTERM, app SIGKILL and a Redis restart, each mid-batch: every photo done', async (t) => {
+    // Before: SIGKILL left photos never queued and results stranded in Redis; a Redis restart failed the photos in
+    // flight (job_timeout, session 5: job_lost). Real redis-server, consumer process and app process.
+    const standIn = standInModelHome();
+    const fault = faultFile();
+    let redis = await startRedis();
+    const consumer = await startConsumer({ redis: redis.url, queue: 'survive', poolSize: 2, concurrency: 2, env: { ...standIn.env, ...fault.env } });
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-app-'));
+    const env = { BATCH_REDIS: redis.url, BATCH_QUEUE: 'survive' };
+    const opts = { concurrency: 1 };
+    let app;
+    t.after(async () => {
+      if (app) app.cleanup();
+      fs.rmSync(cwd, { recursive: true, force: true });
+      await consumer.stop('SIGKILL');
+      await redis.stop();
+      standIn.cleanup();
+      fault.cleanup();
+    });
+    const four = [...photos, ['p3.png', makePng(90, 70)]];
+    /** The next photo the consumer runs takes `ms`; resolves once it started. */
+    const slowNext = async (ms) => {
+      fault.arm(`slow:${ms}`);
+      return waitFor(() => !fault.armed(), 30_000);
+    };
+
+    app = await startApp(opts, env, cwd);
+    fault.arm('slow:3000');
+    const res = await fetch(`${app.base}/api/batches`, { method: 'POST', body: form(four) });
+    assert.equal(res.status, 202);
+    const batch = await res.json();
+    assert.ok(await waitFor(() => !fault.armed(), 30_000), 'the first photo never started');
+    let exited = exitOf(app.child);
+    app.child.kill('SIGTERM'); // the queue client closes: the photo awaited and those behind are left for the next process
+    assert.equal(await exited, 0);
+
+    app = await startApp(opts, env, cwd);
+    assert.ok(await slowNext(3000), 'the batch was not resumed after the SIGTERM');
+    exited = exitOf(app.child);
+    app.child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+
+    app = await startApp(opts, env, cwd);
+    assert.ok(await slowNext(3000), 'the batch was not resumed after the SIGKILL');
+    // Redis restarted without persistence while that photo runs: its job is gone (job_lost), and sent again.
+    const port = redis.port;
+    await redis.stop();
+    redis = await startRedis({ port });
+    const t0 = Date.now();
+    await assertAllDone(app.base, batch, four.map(([n]) => n));
+    t.diagnostic(`after the Redis restart: ${Date.now() - t0} ms to the end`);
   });
 });

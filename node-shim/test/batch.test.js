@@ -10,7 +10,7 @@ const express = require('express');
 const fflate = require('fflate');
 const { createQueueClient, createPool, QueueFullError } = require('pyworker-cutout');
 const { createBatchRouter } = require('pyworker-cutout/express');
-const { BatchStore } = require('../lib/batches');
+const { BatchStore } = require('../lib/batch-store');
 const { makePng, isPng, pngSize, standInModelHome, BASE } = require('./helpers');
 const { startRedis } = require('./redis-helper');
 const { startConsumer } = require('./queue-helpers');
@@ -195,12 +195,13 @@ describe('batch router: the same Express layer as the single-photo router', () =
   const maxFiles = 3;
   /** The one store of this app; `full` makes it refuse new batches the way a capped store would. */
   class Store extends BatchStore {
-    add(batch) {
+    add(batch, run) {
       if (this.full) throw new QueueFullError('too many live batches', { maxQueue: 0 });
-      return super.add(batch);
+      return super.add(batch, run);
     }
   }
-  const store = new Store();
+  // Not kept across processes: its batches fail pool_closed (a persistent store would keep them for the next one).
+  const store = new Store({ dir: false });
   /** Photos that reached the pool (a closed one: each is refused pool_closed). */
   let sent = 0;
   before(async () => {

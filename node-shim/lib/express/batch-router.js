@@ -16,10 +16,13 @@
  *
  * Mount it in one line on an app: `app.use(createBatchRouter({ remover: pool }))`,
  * where the remover is a Pool or a QueueClient. Needs express and multer
- * (the app's own). Batches live in this process (BatchStore: state in memory,
- * results on disk); with several app servers, route a batch's requests to the
- * server that took it (sticky sessions), while its photos run on any consumer
- * of the queue. What each upload may cost is bounded before it is paid
+ * (the app's own). A batch is kept by the app server that took it (BatchStore:
+ * state in memory and on disk, inputs and results on disk), in a directory
+ * that outlives the process: after a restart (SIGTERM, SIGKILL, a crash) the
+ * next process answers for it and resumes its unfinished photos. With several
+ * app servers, route a batch's requests to the server that took it (sticky
+ * sessions), while its photos run on any consumer of the queue. What each
+ * upload may cost is bounded before it is paid
  * (docs/reliability.md#round-2).
  *
  * @module pyworker-cutout/express/batch-router
@@ -28,7 +31,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { randomUUID } = require('node:crypto');
-const { Batch, startBatch, writeBatchZip, BatchStore, BATCH_DEFAULTS } = require('../batches');
+const { Batch, startBatch, writeBatchZip, BATCH_DEFAULTS } = require('../batches');
+const { BatchStore } = require('../batch-store');
 const { readZip, isZip, cleanName, uniqueName } = require('../zip-reader');
 const { parseRequestOptions } = require('../request-options');
 const { requirePeer } = require('../optional');
@@ -63,8 +67,9 @@ const mb = (n) => `${(n / MiB).toFixed(1)}MB`;
  * @param {number} [opts.maxBatches] batches kept (running or finished)
  * @param {boolean} [opts.page] serve the page at GET / (default true)
  * @param {number} [opts.retryAfterSeconds] Retry-After of a 503 (default 2)
- * @param {string} [opts.storeDir] keep batches (state and results) in this directory across restarts: a batch
- *   answered for before a SIGTERM is answered for after it; a photo cut short by a SIGKILL is failed job_lost
+ * @param {string|false} [opts.storeDir] where batches (state, inputs, results) are kept across restarts; default:
+ *   one directory per app and user under the OS's temporary directory (batch-store.js); false: a directory of
+ *   the process's own, removed at exit (a restart loses its batches)
  * @param {BatchStore} [opts.store]
  */
 function createBatchRouter(opts) {
@@ -79,6 +84,9 @@ function createBatchRouter(opts) {
   const maxPhotoBytes = opts.maxPhotoBytes ?? (remover.options?.maxInputMb ?? WORKER_MAX_INPUT_MB) * MiB;
   const budget = new ByteBudget(opts.maxTotalBytes ?? BATCH_DEFAULTS.maxTotalBytes);
   const store = opts.store || new BatchStore({ ttlMs: opts.ttlMs, maxBatches: opts.maxBatches, dir: opts.storeDir });
+  const pace = { concurrency: opts.concurrency, queueFullWaitMs: opts.queueFullWaitMs };
+  // Batches an earlier process of this app left unfinished (restarted, killed): their photos run again now.
+  store.resume(remover, pace);
   const parseForm = formParser({
     limits: { fileSize: maxUploadBytes, files: maxFiles, fields: 30, fieldSize: 64 * 1024 },
     tooManyFiles: `a batch holds at most ${maxFiles} photos (maxFiles)`,
@@ -162,12 +170,12 @@ function createBatchRouter(opts) {
       // The store admits the batch before any photo is sent: a refused batch (503) costs the remover nothing.
       const batch = new Batch(files, randomUUID());
       store.admit();
-      store.add(batch);
+      await store.add(batch, { files, options });
       startBatch(batch, files, remover, options, {
-        concurrency: opts.concurrency,
-        queueFullWaitMs: opts.queueFullWaitMs,
+        ...pace,
         keep: (item, r) => store.keep(item, r, batch.id),
         inputDone: (i, n) => ledger.give(n),
+        resumable: store.persistent,
       });
       req.batchHandedOver = true;
       batch.finished.then(() => ledger.close());
