@@ -20,7 +20,9 @@ run by hand and never shipped; nothing of it enters pyworker/, requirements or
 
 What is measured on each output (output pixels, y down):
 - face: dlib's HOG frontal detector (upsampled once), else its CNN (MMOD)
-  detector; the largest face. Nothing of the product's detection is used.
+  detector; the face nearest the output's vertical centre line (the product
+  centres the framed face: a neighbour is not the person). Nothing of the
+  product's detection is used.
 - eyes: the centre of each eye's six contour points (36-41, 42-47); eye line =
   their mean y / height; roll = the angle of the line through them.
 - chin: point 8, the bottom of the jaw contour (300-W's menton: where the chin's
@@ -29,10 +31,11 @@ What is measured on each output (output pixels, y down):
   the top in a band one eye distance wide centred on the eyes, the first of two
   consecutive rows where at least BAND_SHARE of the pixels differ from the
   backdrop (the colour of the top corners) by more than BG_DIFF grey levels in
-  some channel. This reads the composite, not the product's mask or its
-  threshold: a hair strand that shows on the print counts; a pixel that is
-  indistinguishable from the backdrop does not. A head that touches the output's
-  top row has no crown (cut).
+  some channel (a transparent output: alpha above BG_DIFF). This reads the
+  composite, not the product's mask or its threshold: a hair strand that
+  shows on the print counts; a pixel that is indistinguishable from the
+  backdrop does not. A head that touches the output's top row has no crown
+  (cut).
 - head share = (chin - crown) / height.
 
 A measure disagrees with the report when it is out of the preset's range while
@@ -77,14 +80,15 @@ REPORT_CHECKS = {
 
 
 def _presets() -> dict[str, Any]:
-    """pyworker/pipeline/presets.py's table, loaded by path (this venv has none of pyworker's dependencies)."""
+    """pyworker/pipeline/presets.py's table and `crop: "face"`'s framing, loaded by path (this venv has none of
+    pyworker's dependencies)."""
     path = REPO / "pyworker" / "pipeline" / "presets.py"
     spec = importlib.util.spec_from_file_location("_presets", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["_presets"] = module
     spec.loader.exec_module(module)
-    return module.PRESETS
+    return {**module.PRESETS, module.FACE_FRAMING.name: module.FACE_FRAMING}
 
 
 def _manifest(portraits: Path) -> dict[str, tuple[str, str]]:
@@ -104,7 +108,7 @@ class Landmarks:
         self.shape = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, str] | None:
-        """68 points (x, y) of the largest face and the detector that found it, or None."""
+        """68 points (x, y) of the face nearest the output's vertical centre line and its detector, or None."""
         rects = list(self.hog(rgb, 1))
         source = "hog"
         if not rects:
@@ -112,7 +116,9 @@ class Landmarks:
             source = "cnn"
         if not rects:
             return None
-        rect = max(rects, key=lambda r: r.width() * r.height())
+        # The face the frame is built on is centred (within 5 % of the width): a neighbour beside it, even a
+        # larger one, is not the person.
+        rect = min(rects, key=lambda r: abs((r.left() + r.right()) / 2 - rgb.shape[1] / 2))
         shape = self.shape(rgb, rect)
         return np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], float), source
 
@@ -122,11 +128,14 @@ def crown_of(
 ) -> float | None:
     """The top of the head on the composite (see the module's docstring); None when it touches the top row."""
     w = rgb.shape[1]
-    corners = np.concatenate([rgb[:4, :4].reshape(-1, 3), rgb[:4, -4:].reshape(-1, 3)])
-    backdrop = np.median(corners, axis=0)
     half = max(2, round(eye_distance / 2))
     band = rgb[:, max(0, round(eyes_x) - half) : min(w, round(eyes_x) + half)].astype(np.int16)
-    head = (np.abs(band - backdrop).max(axis=2) > bg_diff).mean(axis=1) >= band_share
+    if rgb.shape[2] == 4:  # a transparent output (crop: "face" without bg_color): its alpha is what shows
+        differs = band[:, :, 3] > bg_diff
+    else:
+        corners = np.concatenate([rgb[:4, :4].reshape(-1, 3), rgb[:4, -4:].reshape(-1, 3)])
+        differs = np.abs(band - np.median(corners, axis=0)).max(axis=2) > bg_diff
+    head = differs.mean(axis=1) >= band_share
     rows = np.flatnonzero(head[:-1] & head[1:])
     if rows.size == 0:
         return None
@@ -199,9 +208,9 @@ def check(
         preset = presets[report["preset"]]
         checks = {c["name"]: c for c in report["checks"]}
         img = Image.open(out / f"{name}.id.png")
-        rgb = np.asarray(img.convert("RGB"))
+        rgb = np.asarray(img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB"))
         row: dict[str, Any] = {"photo": name, "kind": kind, "top": top, "report": report}
-        found = model(rgb)
+        found = model(np.ascontiguousarray(rgb[:, :, :3]))
         if found is None:
             row.update(found=None)
             rows.append(row)

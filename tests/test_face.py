@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from demo import variants
 from pyworker.errors import WorkerError
 from pyworker.models import store
 from pyworker.models.face_weights import FACE_WEIGHTS
@@ -150,3 +151,18 @@ def test_face_models_are_derived_md5_checked_from_their_packages(tmp_path, monke
         path = store.install(name)
         assert path == tmp_path / f"{name}.onnx" and store.md5_of(path) == weights.md5
     assert store.md5_of(tmp_path / "face-mesh.onnx") == "3320acbe9dd8452a60f78a6f013ff7d8"
+
+
+def test_measure_takes_the_face_nearest_where_the_eyes_should_be() -> None:
+    # The report measures the output near the framed person's eyes: a larger neighbour is not measured in
+    # their place (an output showing two heads measured the larger, another person's; issue 18).
+    img = variants.two_people()
+    large, small = sorted(face.detect(img), key=lambda f: -f.eye_distance)
+    assert large.eye_distance > 1.4 * small.eye_distance
+    assert math.dist(face.measure(img).eyes_mid, large.eyes_mid) <= 2  # type: ignore[union-attr]
+    near_small = (small.eyes_mid[0] + 3, small.eyes_mid[1] - 3)
+    found = face.measure(img, near_small)
+    assert found is not None and found.mesh is not None
+    assert math.dist(found.eyes_mid, small.eyes_mid) <= 2
+    # No face with its eyes within one eye distance of where they should be: nothing is measured.
+    assert face.measure(img, (small.eyes_mid[0], small.eyes_mid[1] + 3 * small.eye_distance)) is None

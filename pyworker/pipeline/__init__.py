@@ -141,8 +141,12 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     composed = compose(rgb, mask, alpha, opts)
     report = None
     if framed is not None:
-        # The report measures the output itself: landmarks run again on the final picture.
-        out = measure_output(face_detector.measure(_shown(composed, rgb, mask)), mask) if framed.head else None
+        # The report measures the output itself: landmarks run again on the final picture, on the face where
+        # the framed person's eyes should be (a neighbour beside them, even a larger one, is not measured).
+        out = None
+        if framed.head:
+            near = framed.output_point(framed.head.eyes, composed.size)
+            out = measure_output(face_detector.measure(_shown(composed, rgb, mask), near), mask)
         fell_back = (job.fallback["from"], job.model) if job.fallback else None
         report = compliance(framed, composed, opts.bg_color, fell_back, out)
         if opts.strict and not report["passed"]:

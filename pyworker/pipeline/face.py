@@ -20,8 +20,10 @@ API (what pipeline/idphoto and the compliance report use):
   upright; a face refined before starts from its mesh.
   Returns `face` unchanged (mesh None) when the mesh does not see a face there (presence < 0.5) or the eyes
   are under MIN_EYE_PX apart.
-- `measure(rgb) -> Face | None`: detect + refine of the largest face of an image: for the report, run on the
-  final output, independent of the estimate that placed the frame.
+- `measure(rgb, near=None) -> Face | None`: detect + refine of one face of an image, for the report, run on
+  the final output, independent of the estimate that placed the frame: the face whose eyes are nearest
+  `near` (where the framed person's eyes should be; None when no face has its eyes within one of its eye
+  distances of it: a neighbour is never measured in the person's place), or without `near` the largest.
 - `loaded() -> bool`: whether this process has loaded the face models (lazily, by the first job that crops).
 
 Why these models, and their figures: docs/id-photos.md#detector.
@@ -270,9 +272,15 @@ def _refined(rgb: Image.Image, face: Face) -> Face | None:
     return Face(box, face.score, right_eye, left_eye, pts[NOSE_TIP], pts[MOUTH_RIGHT], pts[MOUTH_LEFT], mesh)
 
 
-def measure(rgb: Image.Image) -> Face | None:
-    """The largest face of `rgb`, refined: for measuring a final output from its own pixels."""
+def measure(rgb: Image.Image, near: Point | None = None) -> Face | None:
+    """The face of `rgb` whose eyes are nearest `near` (none within one eye distance: None), or without
+    `near` the largest; refined. For measuring a final output from its own pixels."""
     faces = detect(rgb, refined=False)
+    if near is not None:
+        faces = [f for f in faces if math.dist(f.eyes_mid, near) <= f.eye_distance]
+        if not faces:
+            return None
+        return refine(rgb, min(faces, key=lambda f: math.dist(f.eyes_mid, near)))
     if not faces:
         return None
     largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
