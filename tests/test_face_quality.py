@@ -1,14 +1,17 @@
-"""The face checks of meta.compliance (eyes, light, exposure, sharpness, colour: docs/id-photos.md#face-checks).
+"""The face checks of meta.compliance (eyes, mouth, pose, light, sharpness, colour: docs/id-photos.md#face-checks).
 
 Through a real worker on samples/astronaut.jpg (public domain) at 2x, with defects drawn on it
-(testkit/face_defects.py): each drawn defect fails its own check and only the checks it should.
+(testkit/face_defects.py): each drawn defect fails its own check and only the checks it should. The
+astronaut smiles with her teeth showing: us-2x2 (a natural smile allowed) passes her, passport-35x45
+(mouth closed, neutral expression) does not.
 """
 
 from __future__ import annotations
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
+from pyworker.pipeline import face as face_detector
 from pyworker.pipeline import face_quality
 from testkit import face_defects
 
@@ -18,7 +21,8 @@ from .workerproc import WorkerProcess
 K = 2  # the sample at 2x: ~88 px between the eyes, the size of a passport photo's face
 # Iris centres measured by hand on samples/astronaut.jpg (as tests/test_idphoto.py), at K x.
 RIGHT, LEFT = (202.5 * K, 100.5 * K), (246.5 * K, 102.5 * K)
-FACE_CHECKS = list(face_quality.APPEARANCE)
+PRESET = "us-2x2"
+FACE_CHECKS = face_quality.names(PRESET)
 
 
 def _photo() -> Image.Image:
@@ -26,11 +30,11 @@ def _photo() -> Image.Image:
     return img.resize((img.width * K, img.height * K), Image.Resampling.LANCZOS)
 
 
-def _face_checks(worker: WorkerProcess, img: Image.Image, **options) -> dict[str, dict]:
-    reply = worker.remove(encode(img, "JPEG", quality=92), preset="passport-35x45", **options)
+def _face_checks(worker: WorkerProcess, img: Image.Image, preset: str = PRESET) -> dict[str, dict]:
+    reply = worker.remove(encode(img, "JPEG", quality=92), preset=preset)
     assert reply["ok"] is True, reply.get("error")
     checks = {c["name"]: c for c in reply["meta"]["compliance"]["checks"]}
-    assert [n for n in checks if n in FACE_CHECKS] == FACE_CHECKS
+    assert [n for n in checks if n in face_quality.ORDER] == face_quality.names(preset)
     for c in checks.values():  # plain JSON types only (no NumPy scalars leak into meta)
         assert type(c["value"]) in (int, float, bool, type(None)), c
     return checks
@@ -41,11 +45,28 @@ def test_a_clean_face_passes_every_face_check(worker: WorkerProcess) -> None:
     for name in FACE_CHECKS:
         assert checks[name]["passed"] is True, checks[name]
         assert "note" not in checks[name]
+    assert abs(checks["yaw"]["value"]) <= 5 and abs(checks["pitch"]["value"]) <= 8, (checks["yaw"], checks["pitch"])
+
+
+def test_a_passport_asks_for_a_closed_mouth_and_a_neutral_face(worker: WorkerProcess) -> None:
+    checks = _face_checks(worker, _photo(), "passport-35x45")
+    assert checks["mouth_closed"]["passed"] is False and "close your mouth" in checks["mouth_closed"]["note"]
+    assert checks["expression"]["passed"] is False and "neutral" in checks["expression"]["note"]
+    for name in ("eyes_open", "eyes_visible", "yaw", "pitch", "lighting", "exposure", "sharpness", "colour"):
+        assert checks[name]["passed"] is True, checks[name]
+
+
+def test_an_avatar_checks_the_photo_not_the_expression() -> None:
+    assert face_quality.names("avatar") == face_quality.names("face")
+    assert not {"mouth_closed", "expression", "yaw", "pitch"} & set(face_quality.names("avatar"))
+    assert {"mouth_closed", "expression", "yaw", "pitch"} <= set(face_quality.names("passport-35x45"))
 
 
 DEFECTS = {
     # name: (draw, the check that must fail, words its note must carry)
     "dark lenses": (lambda im: face_defects.sunglasses(im, RIGHT, LEFT), "eyes_visible", "sunglasses"),
+    "eyes painted shut": (lambda im: face_defects.eyes_shut(im, RIGHT, LEFT), "eyes_open", "open both eyes"),
+    "head turned": (lambda im: face_defects.turned(im, RIGHT, LEFT, 0.35), "yaw", "face the camera"),
     "one side in shadow": (lambda im: face_defects.side_shadow(im, RIGHT, LEFT, 0.3), "lighting", "both sides"),
     "out of focus": (lambda im: face_defects.blurred(im, RIGHT, LEFT, 0.04), "sharpness", "blurred"),
     "underexposed": (lambda im: face_defects.gain(im, 0.35), "exposure", "too dark"),
@@ -61,10 +82,30 @@ def test_a_drawn_defect_fails_its_check_with_advice(worker: WorkerProcess, defec
     assert checks[name]["passed"] is False, checks[name]
     assert words in checks[name]["note"], checks[name]
     assert checks["faces"]["passed"] is True, checks["faces"]  # the face was found and measured
-    # Lenses, shadow and a cast leave the face's detail and light alone.
-    if defect in ("dark lenses", "one side in shadow", "green cast", "out of focus"):
+    # Lenses, shadow and a cast leave the face's detail and light alone; a turned head keeps its light.
+    if defect not in ("underexposed", "overexposed"):
         others = {n: c for n, c in checks.items() if n in FACE_CHECKS and n not in (name, "exposure")}
         assert all(c["passed"] for c in others.values()), others
+
+
+def test_the_turn_reads_its_side() -> None:
+    """Turned one way and its mirror image: yaw of opposite signs, each beyond the limit; the pose is read
+    from the mesh alone (no worker needed: face.detect is what plan.look runs)."""
+    img = face_defects.turned(_photo(), RIGHT, LEFT, 0.35)
+    yaws = []
+    for im in (img, ImageOps.mirror(img)):
+        face = max(face_detector.detect(im), key=lambda f: f.height)
+        yaw = {c["name"]: c for c in face_quality.assess(im, face, PRESET)}["yaw"]
+        assert yaw["passed"] is False and abs(yaw["value"]) > face_quality.MAX_YAW, yaw
+        yaws.append(yaw["value"])
+    assert yaws[0] * yaws[1] < 0 and abs(abs(yaws[0]) - abs(yaws[1])) < 3, yaws
+
+
+def test_strict_refuses_a_passport_photo_with_the_mouth_open(worker: WorkerProcess) -> None:
+    reply = worker.remove(encode(_photo(), "JPEG", quality=92), preset="passport-35x45", strict=True)
+    assert reply["ok"] is False and reply["error"]["code"] == "not_compliant", reply
+    message = reply["error"]["message"]
+    assert "mouth_closed" in message and "close your mouth" in message and "expression" in message, message
 
 
 def test_strict_refuses_a_face_with_dark_lenses(worker: WorkerProcess) -> None:
@@ -76,9 +117,21 @@ def test_strict_refuses_a_face_with_dark_lenses(worker: WorkerProcess) -> None:
 
 
 def test_without_a_face_the_face_checks_are_unknown_and_fail() -> None:
-    checks = face_quality.assess(_photo(), None)
+    checks = face_quality.assess(_photo(), None, PRESET)
     assert [c["name"] for c in checks] == FACE_CHECKS
     assert all(c["value"] is None and c["passed"] is False and "no face" in c["note"] for c in checks)
+
+
+def test_a_small_face_has_its_pose_measured_and_nothing_else(worker: WorkerProcess) -> None:
+    """25 px between the eyes: the mesh still gives the pose (from MIN_POSE_IED, 20 px); the rest is unknown."""
+    small = Image.open(ASTRONAUT).convert("RGB").resize((290, 290), Image.Resampling.LANCZOS)
+    checks = _face_checks(worker, small)
+    for name in FACE_CHECKS:
+        if name in face_quality.POSE_CHECKS:
+            assert checks[name]["passed"] is True and isinstance(checks[name]["value"], float), checks[name]
+        else:
+            assert checks[name]["value"] is None and checks[name]["passed"] is False, checks[name]
+            assert "too small" in checks[name]["note"] and "at least 30" in checks[name]["note"], checks[name]
 
 
 def test_a_face_too_small_to_judge_is_unknown_not_passed(worker: WorkerProcess) -> None:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
+from . import face as face_detector
 from .face import Face
 
 Point = tuple[float, float]
@@ -37,6 +38,11 @@ NORM_BOX = (-1.5, -1.1, 1.5, 2.2)
 # face to judge light, sharpness or the eyes (ISO/IEC 19794-5's least IED for a
 # token image is 60 px; half of it is a thumbnail): those checks are unknown.
 MIN_IED = 30.0
+# The head's pose is read from the mesh's geometry alone, which holds on smaller faces: on the calibration
+# portraits heads of 21 and 23 px between the eyes turned by about 25-30 degrees read 22.5 and 30.3 degrees
+# of yaw. Below MIN_POSE_IED yaw and pitch are unknown too.
+MIN_POSE_IED = 20.0
+POSE_CHECKS = ("yaw", "pitch")
 
 
 def _check(name: str, value: Any, accepted: Any, passed: bool, note: str | None = None) -> dict[str, Any]:
@@ -65,6 +71,15 @@ class _Norm:
     linear: np.ndarray  # linear-light luminance Y (Rec. 709 weights on linearised sRGB), 0-1
     mouth: Point  # the mouth centre in face units
     source_ied: float  # pixels between the eyes in the source photo
+    frame: tuple[float, float, float, float]  # eye midpoint (x, y) and the eye line's unit vector, source pixels
+
+    def to_norm(self, pts: np.ndarray) -> np.ndarray:
+        """Source pixels (N x 2) -> pixels of the aligned copy."""
+        cx, cy, ux, uy = self.frame
+        dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
+        k = NORM_IED / self.source_ied
+        u, v = (dx * ux + dy * uy) * k, (-dx * uy + dy * ux) * k
+        return np.stack([u - NORM_BOX[0] * NORM_IED, v - NORM_BOX[1] * NORM_IED], axis=1)
 
     def box(self, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
         """Row and column slices of a rectangle given in face units."""
@@ -106,7 +121,7 @@ def normalise(rgb: Image.Image, face: Face) -> _Norm:
     linear = _srgb_to_linear(arr) @ np.asarray([0.2126, 0.7152, 0.0722], dtype=np.float32)
     mx, my = face.mouth_mid
     mouth = (((mx - cx) * ux + (my - cy) * uy) / ied, ((mx - cx) * vx + (my - cy) * vy) / ied)
-    return _Norm(arr, luma, linear.astype(np.float32), mouth, ied)
+    return _Norm(arr, luma, linear.astype(np.float32), mouth, ied, (cx, cy, ux, uy))
 
 
 def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -220,32 +235,260 @@ def colour(n: _Norm, cheeks: np.ndarray) -> dict[str, Any]:
     return _check("colour", value, [0, MAX_COLOUR_DISTANCE], ok, note)
 
 
+# ---- from the face mesh (MediaPipe's 468 points: face.py) ---------------------------------------------------
+
+# Each eye's 16-point contour, from the outer corner along the lower lid and back along the upper lid; the
+# lid pairs measured across (upper, lower) and the corners (outer, inner). The person's right eye first.
+EYE_CONTOURS = (
+    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
+)
+EYE_LIDS = (((160, 144), (159, 145), (158, 153)), ((387, 373), (386, 374), (385, 380)))
+EYE_CORNERS = ((33, 133), (263, 362))
+INNER_LIPS = ((82, 87), (13, 14), (312, 317))  # upper and lower inner lip, left of centre, centre, right
+MOUTH_CORNERS = (61, 291)
+# Head pose: a weighted rigid fit of these mesh points to the same points of MediaPipe's canonical face
+# model (canonical_face_model, Apache-2.0: npm @mediapipe/face_mesh@0.4.1657299874,
+# geometry_pipeline_metadata_landmarks.binarypb, md5 42d2c39c5a6211c77b0e6d05801117a1; x right as seen, y
+# up, z towards the camera, cm), with the weights MediaPipe's own Procrustes basis gives them. Rigid
+# points only (nose, eye corners, cheeks, jaw), none that moves with the mouth or the lids.
+POSE_POINTS = {  # mesh index: (x, y, z, weight)
+    4: (0.0, -0.463, 7.587, 0.071),
+    6: (0.0, 2.473, 5.789, 0.032),
+    33: (-4.446, 2.664, 3.173, 0.059),
+    133: (-1.856, 2.585, 3.758, 0.053),
+    263: (4.446, 2.664, 3.173, 0.059),
+    362: (1.856, 2.585, 3.758, 0.053),
+    129: (-1.786, -0.978, 4.850, 0.121),
+    358: (1.786, -0.978, 4.850, 0.121),
+    136: (-5.085, -7.179, 0.715, 0.067),
+    365: (5.085, -7.179, 0.715, 0.067),
+    205: (-3.833, -1.537, 4.138, 0.047),
+    425: (3.833, -1.537, 4.138, 0.047),
+    198: (-1.247, 0.230, 5.681, 0.025),
+    420: (1.247, 0.230, 5.681, 0.025),
+}
+_POSE_IDX = np.asarray(list(POSE_POINTS), dtype=np.intp)
+_POSE_XYZ = np.asarray([v[:3] for v in POSE_POINTS.values()], dtype=np.float64)
+_POSE_W = np.asarray([v[3] for v in POSE_POINTS.values()], dtype=np.float64) / sum(v[3] for v in POSE_POINTS.values())
+
+# eyes_open: the eyelid aperture (mean lid gap over eye width) of each eye, and the share of the opening
+# (inside the contour) darker than half the cheeks (iris, pupil, lashes: an open eye shows its iris).
+# OFIQ's EyesOpen halves its score at a lid gap of 0.02 eye-to-chin distances, about 0.1 of the eye's
+# width. Measured (bench/face_checks_eval.py, the calibration half of the labelled portraits): open eyes
+# lids 0.19-0.36 apart, iris share 0.19-0.76; the same eyes painted shut (testkit eyes_shut, the mesh run
+# again) lids 0.12-0.25 (the 468-point mesh keeps painted lids apart), iris share 0.00-0.17 (a 31 px face 0.31).
+MIN_EYE_APERTURE = 0.12
+MIN_IRIS_SHARE = 0.15
+# Yaw and pitch: ISO/IEC 19794-5 asks for +-5 degrees; the fit scatters on faces that look frontal by eye
+# (calibration half: yaw -5.4 to +5.0 on 9), so +-8 keeps them and fails the turned heads (22.5 and 30.3).
+# Pitch reads +7 on a face level with the camera (the median of the calibration faces: the canonical
+# model's zero is not the ID photo's); what is reported is the pitch minus that, accepted within +-15
+# (those faces spread from -20.4 to +4.7 around it: camera height, head shape; one of 12 fails).
+MAX_YAW = 8.0
+PITCH_ZERO = 7.0
+MAX_PITCH = 15.0
+
+
+@dataclass(frozen=True)
+class FaceRules:
+    """What a preset's standard asks of the face beyond the photo's quality."""
+
+    pose: bool  # yaw and pitch checked
+    max_mouth_gap: float | None  # inner-lip gap over mouth width; None: the mouth is not checked
+    max_smile: float | None  # mouth width over eye distance + 2 x corner lift; None: not checked
+
+
+# passport-35x45 (UK HMPO, ICAO 9303): "neutral expression and mouth closed". Measured on the calibration
+# half: mouth gap, 9 closed mouths 0.004-0.047, 4 open ones 0.098-0.258; smile score, neutral faces and
+# slight closed-mouth smiles 0.69-1.10, broad smiles 1.28-1.43: each limit about half-way.
+# us-2x2 (US Department of State): "a neutral facial expression or a natural smile, with both eyes open":
+# a smile with teeth passes, a laugh (mouth wide open) or a grin does not.
+RULES: dict[str, FaceRules] = {
+    "passport-35x45": FaceRules(pose=True, max_mouth_gap=0.08, max_smile=1.20),
+    "us-2x2": FaceRules(pose=True, max_mouth_gap=0.30, max_smile=1.45),
+}
+# avatar and crop: "face" (no standard): the photo's quality and open eyes only.
+HOUSE_RULES = FaceRules(pose=False, max_mouth_gap=None, max_smile=None)
+
+
+def _dist(pts: np.ndarray, a: int, b: int) -> float:
+    return float(np.hypot(*(pts[a] - pts[b])))
+
+
+def eyes_open(n: _Norm, mesh: np.ndarray, cheeks: tuple[float, float]) -> dict[str, Any]:
+    """`cheeks`: the median luma of the cheek below each eye (the eye's own light: one side may be in shadow)."""
+    apertures, irises = [], []
+    for contour, lids, (outer, inner), cheek in zip(EYE_CONTOURS, EYE_LIDS, EYE_CORNERS, cheeks, strict=True):
+        width = max(1e-3, _dist(mesh, outer, inner))
+        apertures.append(sum(_dist(mesh, a, b) for a, b in lids) / len(lids) / width)
+        poly = n.to_norm(mesh[list(contour)])
+        inside = Image.new("L", (n.luma.shape[1], n.luma.shape[0]), 0)
+        ImageDraw.Draw(inside).polygon([(float(x), float(y)) for x, y in poly], fill=1)
+        px = n.luma[np.asarray(inside, dtype=bool)]
+        irises.append(float((px < 0.5 * cheek).mean()) if px.size else 0.0)
+    aperture, iris = min(apertures), min(irises)
+    value = round(iris, 3)
+    note = None
+    if aperture < MIN_EYE_APERTURE:
+        note = f"an eye is closed (lids {aperture:.2f} of its width apart, at least {MIN_EYE_APERTURE}): open both eyes"
+    elif iris < MIN_IRIS_SHARE:
+        note = "an eye shows no iris in its opening (closed, or a reflection on it): open both eyes, look at the camera"
+    return _check("eyes_open", value, [MIN_IRIS_SHARE, 1.0], note is None, note)
+
+
+def _mouth_frame(mesh: np.ndarray) -> tuple[float, float, float]:
+    """Eye distance (contour centres), mouth width, and the mouth corners' lift over the lips' centre (y up)."""
+    eyes = [mesh[list(c)].mean(axis=0) for c in EYE_CONTOURS]
+    ied = max(1e-3, float(np.hypot(*(eyes[1] - eyes[0]))))
+    ux, uy = (eyes[1] - eyes[0]) / ied
+    width = max(1e-3, _dist(mesh, *MOUTH_CORNERS))
+    centre = (mesh[13] + mesh[14]) / 2
+    corners = (mesh[MOUTH_CORNERS[0]] + mesh[MOUTH_CORNERS[1]]) / 2
+    d = corners - centre
+    lift = -float(-d[0] * uy + d[1] * ux)  # along the face's downward axis, negated: corners above are positive
+    return ied, width, lift
+
+
+def mouth_closed(mesh: np.ndarray, rules: FaceRules) -> dict[str, Any]:
+    assert rules.max_mouth_gap is not None
+    _, width, _ = _mouth_frame(mesh)
+    gap = max(_dist(mesh, a, b) for a, b in INNER_LIPS) / width
+    value = round(gap, 3)
+    ok = value <= rules.max_mouth_gap
+    return _check("mouth_closed", value, [0, rules.max_mouth_gap], ok, None if ok else "close your mouth")
+
+
+def expression(mesh: np.ndarray, rules: FaceRules) -> dict[str, Any]:
+    assert rules.max_smile is not None
+    ied, width, lift = _mouth_frame(mesh)
+    value = round(width / ied + 2 * lift / width, 3)
+    ok = value <= rules.max_smile
+    note = None if ok else "a broad smile: keep a neutral expression, the mouth relaxed"
+    return _check("expression", value, [0, rules.max_smile], ok, note)
+
+
+def head_pose(mesh: np.ndarray) -> tuple[float, float]:
+    """Yaw (positive: the face turned towards the image's right) and pitch (positive: chin down), degrees.
+
+    A scaled-orthographic fit: the 2 x 3 linear map that best takes the canonical points to the mesh's
+    (weighted least squares), made a rotation by its nearest orthonormal rows; the third row is their cross.
+    """
+    q = mesh[_POSE_IDX].astype(np.float64) * np.asarray([1.0, -1.0])  # y up, as the canonical model
+    w = _POSE_W[:, None]
+    p = _POSE_XYZ - (w * _POSE_XYZ).sum(axis=0)
+    q = q - (w * q).sum(axis=0)
+    m, *_ = np.linalg.lstsq(p * np.sqrt(w), q * np.sqrt(w), rcond=None)
+    u, _, vt = np.linalg.svd(m.T, full_matrices=False)
+    r12 = u @ vt
+    r = np.vstack([r12, np.cross(r12[0], r12[1])])
+    yaw = math.degrees(math.atan2(r[0, 2], r[2, 2]))
+    pitch = math.degrees(math.asin(max(-1.0, min(1.0, -r[1, 2]))))
+    return yaw, pitch
+
+
+def pose_checks(mesh: np.ndarray) -> list[dict[str, Any]]:
+    yaw, pitch = head_pose(mesh)
+    pitch -= PITCH_ZERO
+    side = "right" if yaw > 0 else "left"
+    yaw_note = None if abs(yaw) <= MAX_YAW else f"the head is turned to the photo's {side}: face the camera"
+    way = "down" if pitch > 0 else "up"
+    pitch_note = None if abs(pitch) <= MAX_PITCH else f"the chin is {way}: face the camera with the head level"
+    return [
+        _check("yaw", round(yaw, 1), [-MAX_YAW, MAX_YAW], yaw_note is None, yaw_note),
+        _check("pitch", round(pitch, 1), [-MAX_PITCH, MAX_PITCH], pitch_note is None, pitch_note),
+    ]
+
+
 # ---- the checks a preset asks for -------------------------------------------------------------------------
 
-# Photo-quality checks every ID framing gets; a preset's standard adds the face's pose and expression.
+# Photo-quality checks every ID framing gets; a preset's standard adds the mouth, the expression and the pose.
 APPEARANCE = ("eyes_visible", "lighting", "exposure", "sharpness", "colour")
-ACCEPTED = {
+ACCEPTED: dict[str, Any] = {
+    "eyes_open": [MIN_IRIS_SHARE, 1.0],
     "eyes_visible": [MIN_EYE_BRIGHTNESS, None],
+    "yaw": [-MAX_YAW, MAX_YAW],
+    "pitch": [-MAX_PITCH, MAX_PITCH],
     "lighting": [MIN_LIGHT_BALANCE, 1.0],
     "exposure": list(LUMINANCE_RANGE),
     "sharpness": [MIN_SHARPNESS, None],
     "colour": [0, MAX_COLOUR_DISTANCE],
 }
+MESH_CHECKS = ("eyes_open", "mouth_closed", "expression", "yaw", "pitch")
+ORDER = ("eyes_open", "eyes_visible", "mouth_closed", "expression", "yaw", "pitch", *APPEARANCE[1:])
 
 
-def assess(rgb: Image.Image, face: Face | None) -> list[dict[str, Any]]:
-    """The face checks of meta.compliance, measured on the source photo `rgb` around `face` (its pixels).
+def rules_for(preset: str) -> FaceRules:
+    return RULES.get(preset, HOUSE_RULES)
 
-    Unknown (value None, failed) for every check when there is no face or it is too small to judge.
+
+def names(preset: str) -> list[str]:
+    """The face checks of `preset` (a Preset's name, "face" for crop: "face"), in report order."""
+    r = rules_for(preset)
+    skip = set()
+    if r.max_mouth_gap is None:
+        skip.add("mouth_closed")
+    if r.max_smile is None:
+        skip.add("expression")
+    if not r.pose:
+        skip.update(("yaw", "pitch"))
+    return [n for n in ORDER if n not in skip]
+
+
+def _accepted(name: str, r: FaceRules) -> Any:
+    if name == "mouth_closed":
+        return [0, r.max_mouth_gap]
+    if name == "expression":
+        return [0, r.max_smile]
+    return ACCEPTED[name]
+
+
+def with_mesh(rgb: Image.Image, face: Face | None) -> Face | None:
+    """`face` with its mesh measured on `rgb` (face.refine), unless it has one or there is none to measure."""
+    if face is None or getattr(face, "mesh", None) is not None or face.eye_distance < MIN_POSE_IED:
+        return face
+    return face_detector.refine(rgb, face)
+
+
+def assess(rgb: Image.Image, face: Face | None, preset: str = "face") -> list[dict[str, Any]]:
+    """The face checks of meta.compliance for `preset`, measured on the source photo `rgb` around `face`.
+
+    Every check is unknown (value None, failed) without a face or when it is too small to judge (yaw and
+    pitch below MIN_POSE_IED, the rest below MIN_IED); the mesh checks are unknown when the face has no mesh.
     """
+    r = rules_for(preset)
+    wanted = names(preset)
     if face is None:
-        return [_unknown(name, ACCEPTED[name], "no face") for name in APPEARANCE]
+        return [_unknown(n, _accepted(n, r), "no face") for n in wanted]
+    mesh = getattr(face, "mesh", None)
     if face.eye_distance < MIN_IED:
-        why = f"the face is too small ({face.eye_distance:.0f} px between the eyes, at least {MIN_IED:.0f})"
-        return [_unknown(name, ACCEPTED[name], why) for name in APPEARANCE]
+
+        def small(name: str) -> dict[str, Any]:
+            least = MIN_POSE_IED if name in POSE_CHECKS else MIN_IED
+            why = f"the face is too small ({face.eye_distance:.0f} px between the eyes, at least {least:.0f})"
+            return _unknown(name, _accepted(name, r), why)
+
+        got = {name: small(name) for name in wanted}
+        if r.pose and mesh is not None and face.eye_distance >= MIN_POSE_IED:
+            got.update((c["name"], c) for c in pose_checks(np.asarray(mesh, dtype=np.float64)))
+        return [got[n] for n in wanted]
     n = normalise(rgb, face)
     y = n.mouth[1] / 2  # OFIQ's cheek zones: 0.3 IED squares, half-way from the eyes to the mouth, outside each eye
     zones = (n.box(-0.8, y, -0.5, y + 0.3), n.box(0.5, y, 0.8, y + 0.3))
     cheek = max(1.0, float(np.median(np.concatenate([n.luma[z].ravel() for z in zones]))))
     cheeks = np.concatenate([n.rgb[z].reshape(-1, 3) for z in zones])
-    return [eyes_visible(n, cheek), lighting(n), exposure(n), sharpness(n), colour(n, cheeks)]
+    got = {c["name"]: c for c in (eyes_visible(n, cheek), lighting(n), exposure(n), sharpness(n), colour(n, cheeks))}
+    if mesh is None:
+        for m in MESH_CHECKS:
+            got[m] = _unknown(m, _accepted(m, r), "no face mesh (the landmark model could not run on this face)")
+    else:
+        mesh = np.asarray(mesh, dtype=np.float64)
+        sides = tuple(max(1.0, float(np.median(n.luma[z]))) for z in zones)
+        got["eyes_open"] = eyes_open(n, mesh, sides)  # type: ignore[arg-type]
+        if r.max_mouth_gap is not None:
+            got["mouth_closed"] = mouth_closed(mesh, r)
+        if r.max_smile is not None:
+            got["expression"] = expression(mesh, r)
+        if r.pose:
+            got.update((c["name"], c) for c in pose_checks(mesh))
+    return [got[name] for name in wanted]

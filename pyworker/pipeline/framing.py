@@ -288,7 +288,7 @@ def frame(
     face = choose_face(faces, mask)
     framed = Framed(rgb, mask, alpha, (0, 0, 0, 0), "subject", (0, 0), framing, face, faces, len(inside))
     # Before straightening and the new background, which change the light and the pose.
-    framed.face_checks = face_quality.assess(rgb, face)
+    framed.face_checks = face_quality.assess(rgb, face_quality.with_mesh(rgb, face), framing.name)
     if face is not None:
         framed.face_coverage = _coverage(mask, face.box)
         # The mesh (468 points): eyes from their contours, the chin, a second roll from the midline.
