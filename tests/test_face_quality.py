@@ -88,6 +88,14 @@ def test_a_drawn_defect_fails_its_check_with_advice(worker: WorkerProcess, defec
         assert all(c["passed"] for c in others.values()), others
 
 
+def test_strict_names_a_turned_head_and_its_signed_range(worker: WorkerProcess) -> None:
+    img = face_defects.turned(_photo(), RIGHT, LEFT, 0.35)
+    reply = worker.remove(encode(img, "JPEG", quality=92), preset=PRESET, strict=True)
+    assert reply["ok"] is False and reply["error"]["code"] == "not_compliant", reply
+    message = reply["error"]["message"]
+    assert "yaw " in message and "accepted -8.0 to 8.0" in message and "face the camera" in message, message
+
+
 def test_the_turn_reads_its_side() -> None:
     """Turned one way and its mirror image: yaw of opposite signs, each beyond the limit; the pose is read
     from the mesh alone (no worker needed: face.detect is what plan.look runs)."""

@@ -223,6 +223,8 @@ def failing_summary(report: dict[str, Any]) -> str:
         acc = c["accepted"]
         if isinstance(acc, list):  # [lo, None]: at least lo (a measure without a natural maximum)
             acc_text = f"{acc[0]}-{acc[1]}" if acc[1] is not None else f">= {acc[0]}"
+            if acc[1] is not None and acc[0] < 0:  # a signed range (roll, yaw): "-8.0 to 8.0", not "-8.0-8.0"
+                acc_text = f"{acc[0]} to {acc[1]}"
         else:
             acc_text = str(acc).lower()
         value = (

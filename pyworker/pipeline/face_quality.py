@@ -40,9 +40,16 @@ NORM_BOX = (-1.5, -1.1, 1.5, 2.2)
 MIN_IED = 30.0
 # The head's pose is read from the mesh's geometry alone, which holds on smaller faces: on the calibration
 # portraits heads of 21 and 23 px between the eyes turned by about 25-30 degrees read 22.5 and 30.3 degrees
-# of yaw. Below MIN_POSE_IED yaw and pitch are unknown too.
+# of yaw. Its size is the larger of the eye distance and the eyes-to-mouth distance, which a turn does not
+# shrink (a profile's eyes are a few pixels apart on a large face). Below MIN_POSE_IED yaw and pitch are
+# unknown too.
 MIN_POSE_IED = 20.0
 POSE_CHECKS = ("yaw", "pitch")
+
+
+def pose_size(face: Face) -> float:
+    """Pixels: the larger of the eye distance and the eyes-to-mouth distance (a turned head keeps the latter)."""
+    return max(face.eye_distance, math.dist(face.eyes_mid, face.mouth_mid))
 
 
 def _check(name: str, value: Any, accepted: Any, passed: bool, note: str | None = None) -> dict[str, Any]:
@@ -445,7 +452,7 @@ def _accepted(name: str, r: FaceRules) -> Any:
 
 def with_mesh(rgb: Image.Image, face: Face | None) -> Face | None:
     """`face` with its mesh measured on `rgb` (face.refine), unless it has one or there is none to measure."""
-    if face is None or getattr(face, "mesh", None) is not None or face.eye_distance < MIN_POSE_IED:
+    if face is None or getattr(face, "mesh", None) is not None or pose_size(face) < MIN_POSE_IED:
         return face
     return face_detector.refine(rgb, face)
 
@@ -454,7 +461,8 @@ def assess(rgb: Image.Image, face: Face | None, preset: str = "face") -> list[di
     """The face checks of meta.compliance for `preset`, measured on the source photo `rgb` around `face`.
 
     Every check is unknown (value None, failed) without a face or when it is too small to judge (yaw and
-    pitch below MIN_POSE_IED, the rest below MIN_IED); the mesh checks are unknown when the face has no mesh.
+    pitch below MIN_POSE_IED of pose_size, the rest below MIN_IED between the eyes); the mesh checks are
+    unknown when the face has no mesh.
     """
     r = rules_for(preset)
     wanted = names(preset)
@@ -464,12 +472,14 @@ def assess(rgb: Image.Image, face: Face | None, preset: str = "face") -> list[di
     if face.eye_distance < MIN_IED:
 
         def small(name: str) -> dict[str, Any]:
-            least = MIN_POSE_IED if name in POSE_CHECKS else MIN_IED
-            why = f"the face is too small ({face.eye_distance:.0f} px between the eyes, at least {least:.0f})"
+            if name in POSE_CHECKS:
+                why = f"the face is too small ({pose_size(face):.0f} px, eyes to mouth, at least {MIN_POSE_IED:.0f})"
+            else:
+                why = f"the face is too small ({face.eye_distance:.0f} px between the eyes, at least {MIN_IED:.0f})"
             return _unknown(name, _accepted(name, r), why)
 
         got = {name: small(name) for name in wanted}
-        if r.pose and mesh is not None and face.eye_distance >= MIN_POSE_IED:
+        if r.pose and mesh is not None and pose_size(face) >= MIN_POSE_IED:
             got.update((c["name"], c) for c in pose_checks(np.asarray(mesh, dtype=np.float64)))
         return [got[n] for n in wanted]
     n = normalise(rgb, face)
