@@ -22,7 +22,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 CELL = 256  # each image is fitted into a CELL x CELL square
-REPORT_WIDTH = 300  # the report column is wider: its lines are text
+REPORT_COLUMN = 250  # the report's lines (text) run in two columns: 19 checks do not fit one row's height
+REPORT_WIDTH = 2 * REPORT_COLUMN
 PAD = 16  # between cells and around the sheet
 HEADER = 40  # column titles
 CAPTION = 24  # a row's name, above its cells
@@ -184,13 +185,19 @@ def _draw_report(draw: ImageDraw.ImageDraw, x: int, y: int, meta_path: Path | No
     passed = all(ok for ok, _ in lines)
     verdict = f"{meta['compliance']['preset']}: {'PASS' if passed else 'FAIL'}"
     draw.text((x, y + 2), verdict, fill=PASS_INK if passed else FAIL_INK, font=bold)
+    per_column = CELL // LINE - 1  # below the verdict; the next lines go on in the second column
+
+    def at(i: int) -> tuple[int, int]:
+        return x + (i // per_column) * REPORT_COLUMN, y + 2 + (i % per_column + 1) * LINE
+
     for i, (ok, text) in enumerate(lines):
-        ly = y + 2 + (i + 1) * LINE
-        mark(draw, x + 2, ly + 3, ok)
-        draw.text((x + 22, ly), text, fill=INK, font=font)
+        lx, ly = at(i)
+        mark(draw, lx + 2, ly + 3, ok)
+        draw.text((lx + 22, ly), text, fill=INK, font=font)
     model = model_line(meta)
     if model:  # no mark: which model made the mask is a fact, not a check
-        draw.text((x + 22, y + 2 + (len(lines) + 1) * LINE), model, fill=INK, font=font)
+        lx, ly = at(len(lines))
+        draw.text((lx + 22, ly), model, fill=INK, font=font)
 
 
 def build(rows: list[Row]) -> Image.Image:
