@@ -123,6 +123,20 @@ def _roll_check(framed: Framed, out: dict[str, Any] | None) -> dict[str, Any]:
     return _check("roll", float(round(roll, 1)), limit, abs(roll) <= MAX_RESIDUAL_ROLL, turned)
 
 
+# Why the eye line or the crown's room misses its range when a frame with it right exists: that frame would
+# cross the photo's edge where the person is (placement.Placement.traded), so the photo is what to change.
+TRADED_NOTE = {
+    "bottom": "in range only in a frame reaching below the photo: take one with more room below the shoulders",
+    "sides": "in range only in a frame reaching past the photo's sides: take one with room beside the shoulders",
+}
+
+
+def _explain_trade(checks: list[dict[str, Any]], edge: str, crown_in_photo: bool) -> None:
+    for c in checks:
+        if not c["passed"] and (c["name"] == "eye_line" or (c["name"] == "crown_visible" and crown_in_photo)):
+            c["note"] = _join(c.get("note"), TRADED_NOTE[edge])
+
+
 def _join(*notes: str | None) -> str | None:
     return "; ".join(n for n in notes if n) or None
 
@@ -184,6 +198,8 @@ def compliance(
             "" if inside else f", less than {100 * p.top_margin:.0f} %"
         )
         checks.append(_check("crown_visible", inside, True, inside, note))
+    if framed.traded and head is not None:
+        _explain_trade(checks, framed.traded, head.crown_visible)
     if framed.mode == "face":
         cut = float(round(framed.cut, 3))
         note = None

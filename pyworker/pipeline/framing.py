@@ -117,6 +117,7 @@ class Framed:
     face_checks: list[dict[str, Any]] = field(default_factory=list)
     cut: float = 0.0  # the person cut by the photo's edges inside the frame, share of its width (placement.py)
     cut_bottom: bool = False  # the photo's bottom edge makes that cut (else its sides)
+    traded: str | None = None  # placement.Placement.traded: the eye line/crown given up to keep the body whole
 
     def output_point(self, point: tuple[float, float], out_size: tuple[int, int]) -> tuple[float, float]:
         """A point of the (straightened) working image in the output's pixels."""
@@ -303,7 +304,7 @@ def frame(
         edges = placement.cut_map(framed.mask, valid)
         placed = placement.place(head.crown, head.eyes, head.chin, head.crown_visible, framing, edges)
         framed.crop_box, framed.mode = placed.box, "face"
-        framed.cut, framed.cut_bottom = placed.cut, placed.cut_bottom
+        framed.cut, framed.cut_bottom, framed.traded = placed.cut, placed.cut_bottom, placed.traded
     elif opts.face_required:
         raise WorkerError("no_face", no_face_message(faces, rgb.size))
     else:

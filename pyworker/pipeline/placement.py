@@ -9,7 +9,10 @@ does not reach past the photo where the person is: a frame beyond the photo's
 bottom edge shows the body cut by a straight line over flat background (a
 "floating bust"). When no frame in range avoids that, the frame nearest the
 middle is kept and `cut` says how much of the person the photo's edges cut
-inside it (the report fails `photo_edges`).
+inside it (the report fails `photo_edges`). When the frames that avoid it all
+miss the eye range or the crown's room, the best of them is kept and `traded`
+says which edge the better frames would cross (the report's note says what
+photo to take).
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class Placement:
     box: Box
     cut: float  # the person cut by the photo's edges inside the frame, share of the frame width
     cut_bottom: bool  # the photo's bottom edge cuts the person (else its sides do): which photo to ask for
+    # The eye line is out of range, or the crown cut or too tight, only because every frame that has it right
+    # crosses the photo's edge where the person is: "bottom" or "sides" (which photo would do), else None.
+    traded: str | None = None
 
 
 def cut_map(mask: Image.Image, valid: Image.Image | None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -112,17 +118,21 @@ def place(
     bottom = _cut(bottom_edge, k, *box_args)  # pixels of the small copy
     cut = bottom + _cut(side_edge, k, *box_args)
     limit = MAX_CUT * width * k
-    best = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    best = ideal = np.unravel_index(int(np.argmin(cost)), cost.shape)
     ok = cut <= limit
+    traded = None
     if ok.any():
         best = np.unravel_index(int(np.argmin(np.where(ok, cost, np.inf))), cost.shape)
+        if cost[best] >= CROWN_TIGHT > cost[ideal]:
+            traded = "bottom" if bottom[ideal] > limit[ideal] else "sides"
     box = (
         round(float(x0[best])),
         round(float(y0[best])),
         round(float(x0[best] + width[best])),
         round(float(y0[best] + hh[best])),
     )
-    return Placement(box, float(cut[best] / max(1e-6, width[best] * k)), bool(bottom[best] > limit[best]))
+    cut_share = float(cut[best] / max(1e-6, width[best] * k))
+    return Placement(box, cut_share, bool(bottom[best] > limit[best]), traded)
 
 
 def _cut(edges: np.ndarray, k: float, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
