@@ -79,6 +79,9 @@ REPORT_CHECKS = {
 }
 
 
+GEOMETRY = ("head_height", "eye_line", "roll", "crown_visible", "photo_edges")
+
+
 def _presets() -> dict[str, Any]:
     """pyworker/pipeline/presets.py's table and `crop: "face"`'s framing, loaded by path (this venv has none of
     pyworker's dependencies)."""
@@ -285,12 +288,17 @@ def print_table(rows: list[dict[str, Any]], tsv: Path) -> None:
     inside = sum(1 for r in measured if all(r["ok"][k] for k in core))
     inside_all = sum(1 for r in measured if all(r["ok"].values()))
     passed = sum(1 for r in rows if r["report"]["passed"])
+    # The report's geometry alone (the face checks, eyes open, expression..., judge other things).
+    geometry = [r for r in measured if all(c["passed"] for c in r["report"]["checks"] if c["name"] in GEOMETRY)]
+    geometry_out = [r["photo"][:2] for r in geometry if not all(r["ok"].values())]
     wrong = sum(1 for r in measured if r["agree"].startswith("WRONG"))
     reason = [r["photo"][:2] + ":" + r["agree"].split(": ")[1] for r in measured if r["agree"].startswith("wrong")]
     print(
         f"\n{len(rows)} outputs, {len(measured)} measured by dlib: eye line, head share and roll inside the "
         f"preset's ranges on {inside} ({inside_all} with the crown room too); the report passes {passed}; "
-        f"false passes {wrong}; out of range while the report passes that check (failing for another reason): "
+        f"false passes {wrong}; its geometry checks pass on {len(geometry)}, of which dlib finds out of range: "
+        f"{', '.join(geometry_out) or 'none'}; out of range while the report passes that check (failing for "
+        "another reason): "
         f"{', '.join(reason) or 'none'}. (! out of range, ~ within {MARGIN} of it) {tsv}"
     )
 

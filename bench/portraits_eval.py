@@ -4,7 +4,7 @@ Run by hand, never by `make test`: the portraits' licences are unclear, so
 none of them (nor any output made from them) goes into the repository. The
 outputs go to bench/out/portraits/ (gitignored):
 
-    .venv/bin/python -m bench.portraits_eval [--portraits DIR] [--preset passport-35x45] [--out DIR]
+    .venv/bin/python -m bench.portraits_eval [--portraits DIR] [--preset passport-35x45|...|face] [--out DIR]
 
 For each photo: NAME.id.png (the worker's output), NAME.id.json (its meta),
 NAME.png (the output with what the report measured drawn on it: eye line,
@@ -36,6 +36,7 @@ from pyworker.server import Server
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PORTRAITS = REPO.parent.parent / "shared" / "portraits"  # /work/shared/portraits beside /work/wt/<name>
 EXTS = (".jpg", ".jpeg", ".png", ".webp")
+FACE = "face"  # --preset face: `crop: "face"` without a preset (transparent output, 3:4)
 # Lines drawn on the annotated output: eye line, chin, crown (as the report measured them), accepted bands.
 EYE_INK, CHIN_INK, CROWN_INK, BAND_INK = (0, 160, 255), (255, 60, 60), (40, 200, 40), (255, 200, 0)
 
@@ -73,7 +74,7 @@ def run(portraits: Path, preset: str, out: Path) -> list[dict[str, Any]]:
     args = build_parser().parse_args(["remove", "in", "out"])
     config = _config(args)
     server = Server(config)
-    opts = parse_options({"preset": preset}, server.limits)
+    opts = parse_options({"crop": "face"} if preset == FACE else {"preset": preset}, server.limits)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for path in sorted(p for p in portraits.iterdir() if p.suffix.lower() in EXTS):
@@ -116,7 +117,9 @@ def write_table(rows: list[dict[str, Any]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.portraits_eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--portraits", type=Path, default=DEFAULT_PORTRAITS)
-    parser.add_argument("--preset", default="passport-35x45", choices=sorted(PRESETS))
+    parser.add_argument(
+        "--preset", default="passport-35x45", choices=[*sorted(PRESETS), FACE], help=f"{FACE}: crop: face, no preset"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "portraits")
     args = parser.parse_args(argv)
     if not args.portraits.is_dir():
