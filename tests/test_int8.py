@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ from pyworker.models.registry import INT8, candidates
 from .workerproc import REPO, WorkerProcess
 
 SAMPLES = REPO / "samples"
+
+# The derivation's pinned onnxruntime (1.32) has no CPython 3.10 wheel: there `models install` says the INT8
+# files are not derived and FP32 serves (docs/models.md#python-310). Every other interpreter runs these tests.
+pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="INT8 derivation needs CPython >= 3.11")
 
 
 @pytest.fixture

@@ -21,6 +21,11 @@ from .registry import INT8
 from .store import ModelStoreError, _place, find_weights, md5_of, model_home
 
 
+class ToolsUnavailable(ModelStoreError):
+    """The pinned derivation tools have no wheel for this interpreter or cannot be fetched: INT8 is unavailable
+    here, FP32 serves (CPython 3.10: onnxruntime's last cp310 wheel is 1.23.2, the pin is newer)."""
+
+
 def _installed(requirement: str) -> bool:
     name, _, version = requirement.partition("==")
     try:
@@ -43,7 +48,7 @@ def tools_path() -> Path | None:
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"]
         done = subprocess.run([*cmd, "--only-binary=:all:", "-d", tmp, *missing], capture_output=True, text=True)
         if done.returncode != 0:
-            raise ModelStoreError(
+            raise ToolsUnavailable(
                 f"pip could not download the INT8 derivation's tools {', '.join(missing)} "
                 f"(exit {done.returncode}): {done.stderr.strip()[-500:]}"
             )
