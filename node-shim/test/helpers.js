@@ -13,6 +13,13 @@ const PYTHON = path.join(REPO, '.venv', 'bin', 'python');
 // The pool finds the worker through PYWORKER_PYTHON (or `pyworker` on PATH); `make setup`
 // installs the package, editable, into the repository's .venv.
 if (!process.env.PYWORKER_PYTHON) process.env.PYWORKER_PYTHON = PYTHON;
+// Every worker these tests start (pools, queue consumers, apps in child processes: all inherit this
+// environment) packs its frames with msgpack's strict_types, as the Python tests' workers do
+// (testkit.client): a NumPy scalar anywhere in a reply becomes an `internal` "could not be encoded"
+// answer, which fails the test that met it. tests/faults/sitecustomize.py arms it; with no fault file
+// it injects no fault.
+process.env.PYWORKER_TEST_STRICT_TYPES = '1';
+process.env.PYTHONPATH = [path.join(REPO, 'tests', 'faults'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
 
 /** CRC-32 (zlib.crc32 is not in every Node 20). */
 const CRC_TABLE = (() => {

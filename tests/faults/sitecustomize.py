@@ -10,9 +10,9 @@ urgent pong included), float64-stats (the same with a NumPy float64, which plain
 strict worker refuses it) and unencodable-ready (in the `ready` frame). With PYWORKER_TEST_PROTOCOL=N it
 announces protocol N in `ready`.
 
-With PYWORKER_TEST_STRICT_TYPES=1 (every worker the tests start, testkit.client) the worker packs every
-frame with msgpack's strict_types: a NumPy scalar in a reply, float64 included (it packs today only
-because it subclasses float), fails there, and the worker answers `internal` naming it, which the test
+With PYWORKER_TEST_STRICT_TYPES=1 (every worker the tests start: testkit.client, node-shim/test/helpers.js)
+the worker packs every frame with msgpack's strict_types: a NumPy scalar in a reply, float64 included (it
+packs today only because it subclasses float), fails there, and the worker answers `internal` naming it, which the test
 client refuses. Tuples stay allowed: plain Python, packed as arrays.
 """
 
