@@ -62,7 +62,7 @@ node-test: setup system-deps
 # Rewrite what derives from the contract tables (node-shim/lib/contract.json, the docs' option, error, exit
 # and pool-setting tables); tests/test_contract.py fails while any of them is stale (docs/architecture.md).
 contract: $(VENV)/.installed
-	$(PY) -m tests.contract
+	$(PY) -m tools.contract
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

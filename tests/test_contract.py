@@ -15,8 +15,7 @@ from pyworker.cli import build_parser
 from pyworker.errors import CODES, ERRORS, WorkerError
 from pyworker.models.registry import MODELS
 from pyworker.pipeline.options import OPTIONS, RemoveOptions, parse_options
-
-from . import contract
+from tools import contract
 
 REPO = contract.REPO
 SHIM = REPO / "node-shim"

@@ -14,6 +14,17 @@ def _module(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _all_imports(path: Path) -> set[str]:
+    """Every absolute module a file imports."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found
+
+
 def _imports(path: Path) -> set[str]:
     """pyworker modules imported anywhere in the file (in functions too), except under TYPE_CHECKING."""
     tree = ast.parse(path.read_text())
@@ -57,4 +68,6 @@ def test_no_test_or_research_code_in_the_product() -> None:
     assert not (PACKAGE / "faults.py").exists()
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
-        assert "PYWORKER_TEST_" not in text and "import tests" not in text, path
+        assert "PYWORKER_TEST_" not in text, path
+        # Neither tests nor the development tools (tools/: `make contract`) are shipped.
+        assert not {"tests", "tools", "testkit", "bench"} & {m.split(".")[0] for m in _all_imports(path)}, path

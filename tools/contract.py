@@ -5,8 +5,8 @@ pyworker/pipeline/options.py (OPTIONS) and the pool settings of node-shim/lib/se
 node-shim/lib/contract.json (what the npm package reads) and the tables between `<!-- contract:NAME -->`
 and `<!-- /contract:NAME -->` in the docs.
 
-    python -m tests.contract          # rewrite them (make contract)
-    python -m tests.contract --check  # exit 1 and name the stale ones (tests/test_contract.py does this)
+    python -m tools.contract          # rewrite them (make contract)
+    python -m tools.contract --check  # exit 1 and name the stale ones (tests/test_contract.py does this)
 """
 
 from __future__ import annotations
