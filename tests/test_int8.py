@@ -42,6 +42,29 @@ def test_the_derived_file_has_the_recorded_md5_and_a_second_install_is_a_no_op(h
     assert derive.install_int8(name) == path and path.stat().st_mtime_ns == first
 
 
+def test_install_derives_int8_where_the_name_asks_or_the_plain_name_runs_it(monkeypatch) -> None:
+    monkeypatch.setattr(derive, "INT8_BY_DEFAULT", ())
+    assert derive.install_plan(["u2netp", "modnet", "face-mesh"]) == [
+        ("u2netp", False),
+        ("modnet", False),
+        ("face-mesh", False),
+    ]
+    assert derive.install_plan(["u2netp-int8", "u2netp"]) == [("u2netp", True)]
+    monkeypatch.setattr(derive, "INT8_BY_DEFAULT", ("modnet",))
+    assert derive.install_plan(["modnet"]) == [("modnet", True)]
+    with pytest.raises(store.ModelStoreError, match="no INT8 derivation for 'u2net'"):
+        derive.install_plan(["u2net-int8"])
+
+
+def test_a_missing_int8_file_names_the_command_that_derives_it(home: Path) -> None:
+    from pyworker.errors import WorkerError
+    from pyworker.models.cache import SessionCache
+
+    with pytest.raises(WorkerError, match=r"models install u2netp-int8$"):
+        SessionCache(threads=1).check("u2netp-int8")
+    SessionCache(threads=1).check("u2netp")  # its FP32 file is there
+
+
 def test_a_derived_file_with_another_md5_is_not_installed(home: Path, monkeypatch) -> None:
     monkeypatch.setattr(INT8["u2netp"], "md5", "0" * 32)
     with pytest.raises(store.ModelStoreError, match=r"expected 0{32}"):

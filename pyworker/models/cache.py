@@ -44,7 +44,8 @@ class SessionCache:
             weights = find_weights(cls.name)
             if weights is not None:
                 return cls, weights
-        installs = options[-1].derived_from or options[-1].name  # an INT8 file comes with its FP32 one
+        last = options[-1]  # NAME-int8 derives an INT8 file, its FP32 source first; NAME installs what NAME runs
+        installs = f"{last.derived_from}-int8" if last.derived_from else last.name
         raise WorkerError(
             "model_unavailable",
             f"Model '{name}' is not installed in {model_home()}; run: {install_command(installs)}",

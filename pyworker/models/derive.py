@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .quantize import DERIVE_TOOLS, ORT_VERSION
-from .registry import INT8
+from .registry import INT8, INT8_BY_DEFAULT
 from .store import ModelStoreError, _place, find_weights, md5_of, model_home
 
 
@@ -57,6 +57,22 @@ def tools_path() -> Path | None:
                 archive.extractall(target)
     (target / ".complete").write_text("\n".join(missing) + "\n")
     return target
+
+
+def install_plan(names: list[str]) -> list[tuple[str, bool]]:
+    """`models install NAMES` -> (the FP32 name to install, whether to derive its INT8 file too), in order.
+
+    `NAME-int8` asks for the INT8 file (its FP32 one first: the source); a plain name derives it only when the
+    plain name runs INT8 (INT8_BY_DEFAULT). So `models install` alone makes what the defaults run and no more:
+    a derivation takes ~10 s of CPU and its tools (docs/models.md#which-names-run-what-decision).
+    """
+    plan: dict[str, bool] = {}
+    for name in names:
+        stem = name.removesuffix("-int8")
+        if stem != name and stem not in INT8:
+            raise ModelStoreError(f"{name}: no INT8 derivation for {stem!r}; INT8 files: {', '.join(INT8)}")
+        plan[stem] = plan.get(stem, False) or stem != name or stem in INT8_BY_DEFAULT
+    return list(plan.items())
 
 
 def install_int8(name: str, force: bool = False) -> Path:
