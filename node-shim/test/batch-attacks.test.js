@@ -313,6 +313,41 @@ describe('batches survive restarts (the default store: on disk, taken over by th
     await assertAllDone(app.base, done, names);
   });
 
+  it("several processes of one app (a cluster): a live process's batches are left to it; of two starting together, one takes a dead one's", async (t) => {
+    const standIn = standInModelHome();
+    const fault = faultFile();
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-app-'));
+    const env = { ...standIn.env, ...fault.env };
+    const opts = { concurrency: 1 };
+    const apps = [];
+    t.after(() => {
+      for (const a of apps) a.cleanup();
+      fs.rmSync(cwd, { recursive: true, force: true });
+      standIn.cleanup();
+      fault.cleanup();
+    });
+    const first = await startApp(opts, env, cwd);
+    apps.push(first);
+    fault.arm('slow:8000');
+    const res = await fetch(`${first.base}/api/batches`, { method: 'POST', body: form(photos) });
+    const batch = await res.json();
+    assert.ok(await waitFor(() => !fault.armed(), 30_000), 'the first photo never started');
+    // Another process of the app starts while the first runs the batch: it does not take it (nor resume it).
+    const other = await startApp(opts, env, cwd);
+    apps.push(other);
+    assert.equal((await fetch(`${other.base}/api/batches/${batch.id}`)).status, 404);
+    const exited = exitOf(first.child);
+    first.child.kill('SIGKILL');
+    await exited;
+    // Two start together after the first died: exactly one takes the batch over and finishes it.
+    const pair = await Promise.all([startApp(opts, env, cwd), startApp(opts, env, cwd)]);
+    apps.push(...pair);
+    const status = await Promise.all(pair.map(async (a) => (await fetch(`${a.base}/api/batches/${batch.id}`)).status));
+    assert.deepEqual([...status].sort(), [200, 404]);
+    await assertAllDone(pair[status.indexOf(200)].base, batch, names);
+    assert.equal((await fetch(`${other.base}/api/batches/${batch.id}`)).status, 404); // it started before the death
+  });
+
   it('on the queue: app SIGTERM, app SIGKILL and a Redis restart, each mid-batch: every photo done', async (t) => {
     // Before: SIGKILL left photos never queued and results stranded in Redis; a Redis restart failed the photos in
     // flight (job_timeout, session 5: job_lost). Real redis-server, consumer process and app process.
