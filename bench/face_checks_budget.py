@@ -24,9 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import inputs
+from pyworker.limits import Limits
 from pyworker.pipeline import face as face_detector
 from pyworker.pipeline import face_quality
-from pyworker.pipeline.decode import Limits, load_scaled, open_image
+from pyworker.pipeline.decode import load_scaled, open_image
 
 TARGET_MS, TARGET_MB = 40.0, 20.0
 PRESET = "passport-35x45"

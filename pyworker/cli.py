@@ -28,12 +28,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_worker_flags(p: argparse.ArgumentParser) -> None:
+def _add_worker_flags(p: argparse.ArgumentParser, serve: bool) -> None:
+    from .limits import LIMITS, default_text, flag
     from .memory import MEMORY_MODES
-    from .pipeline.decode import Limits
 
     g = p.add_argument_group("worker")
-    g.add_argument("--model", default="u2netp", help="model loaded at start and used by default (default: u2netp)")
+    # Each help ends with "(default: ...)": the README's worker-flag table is these rows (`make contract`).
+    g.add_argument("--model", default="u2netp", help="loaded at start; the default for requests (default: u2netp)")
     g.add_argument(
         "--threads",
         type=int,
@@ -44,57 +45,32 @@ def _add_worker_flags(p: argparse.ArgumentParser) -> None:
         "--memory-mode",
         choices=MEMORY_MODES,
         default="lean",
-        help="lean: memory given back after every job (default); fast: kept while jobs keep coming, "
-        "~15%% less CPU a job for a ~60 MB higher peak (see docs/memory.md)",
-    )
-    # 2: a worker serving cut-outs (u2netp) and ID photos (modnet) keeps both: +5 MB between jobs instead of a
-    # reload per switch (~0.4 s), docs/id-photos.md#models.
-    g.add_argument("--max-models", type=int, default=2, help="sessions kept loaded at once, LRU (default: 2)")
-    g.add_argument("--max-input-mb", type=_positive_float, default=10.0, help="largest image file (default: 10)")
-    g.add_argument("--max-side", type=int, default=4096, help="largest width or height in pixels (default: 4096)")
-    g.add_argument("--min-side", type=int, default=50, help="smallest width or height in pixels (default: 50)")
-    # The cost budget (docs/reliability.md#cost-budget); defaults declared once, in Limits.
-    g.add_argument(
-        "--max-jpeg-scans", type=int, default=Limits.max_jpeg_scans, help="most scans in a JPEG (default: %(default)s)"
-    )
-    g.add_argument(
-        "--max-output-mp",
-        type=_positive_float,
-        default=Limits.max_output_pixels / 1e6,
-        help="largest result in megapixels; WEBP results half of it (default: %(default)s)",
-    )
-    g.add_argument(
-        "--max-decode-mb",
-        type=_positive_float,
-        default=Limits.max_decode_bytes / 2**20,
-        help="most memory a full-size decode (WEBP, PNG, HEIC...) may need (default: %(default)s)",
+        help="lean: memory given back after every job; fast: the heap kept between jobs, trimmed after 5 s idle: "
+        "inference at onnxruntime's own speed (~15%% less CPU a job) for ~60 MB more peak while busy "
+        "(docs/memory.md#fast-mode) (default: lean)",
     )
     g.add_argument(
         "--no-warmup",
         dest="warmup",
         action="store_false",
-        help="skip the warm-up inference at start (faster start, slower first job)",
+        help="skip the warm-up inference at start: faster start, slower first job (default: off)",
     )
+    for f in LIMITS:  # declared once, in pyworker/limits.py
+        if serve or not f.metadata["serve_only"]:
+            kind = int if f.type == "int" else _positive_float
+            g.add_argument(
+                flag(f), type=kind, default=f.default, help=f"{f.metadata['doc']} (default: {default_text(f)})"
+            )
 
 
 def _config(args: argparse.Namespace):
-    from .pipeline.decode import Limits
+    from .limits import LIMITS, Limits
     from .server import ServerConfig
 
     return ServerConfig(
         model=args.model,
         threads=max(1, args.threads),
-        max_models=args.max_models,
-        max_frame_bytes=int(getattr(args, "max_frame_mb", 32) * 1024 * 1024),
-        limits=Limits(
-            int(args.max_input_mb * 1024 * 1024),
-            args.max_side,
-            args.min_side,
-            max_jpeg_scans=args.max_jpeg_scans,
-            max_output_pixels=int(args.max_output_mp * 1_000_000),
-            max_decode_bytes=int(args.max_decode_mb * 2**20),
-        ),
-        max_rss_mb=getattr(args, "max_rss_mb", None),
+        limits=Limits(**{f.name: getattr(args, f.name) for f in LIMITS if hasattr(args, f.name)}),
         warmup=args.warmup,
     )
 
@@ -109,30 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="serve requests on stdin/stdout (the default)")
-    _add_worker_flags(serve)
-    serve.add_argument(
-        "--max-frame-mb",
-        type=_positive_float,
-        default=32.0,
-        help="largest request frame; larger ones are skipped with frame_too_large (default: 32)",
-    )
-    serve.add_argument(
-        "--max-rss-mb",
-        type=_positive_float,
-        default=None,
-        help="after a job that leaves RSS above this, reply then exit 75 (default: no limit)",
-    )
+    _add_worker_flags(serve, serve=True)
     serve.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
         default="info",
-        help="stderr JSON log threshold (default: info)",
+        help="threshold of the log on stderr, one JSON object per line (default: info)",
     )
 
     rm = sub.add_parser("remove", help="clean one image file (for debugging)")
     rm.add_argument("input", type=Path)
     rm.add_argument("output", type=Path)
-    _add_worker_flags(rm)
+    _add_worker_flags(rm, serve=False)
     o = rm.add_argument_group("options of remove (docs/protocol.md#options-of-remove)")
     from .pipeline.options import OPTIONS
 

@@ -15,10 +15,10 @@ from . import PROTOCOL_VERSION, __version__, capabilities, logs, memory
 from .errors import EXIT, WorkerError, echo, format_mb
 from .framing import DecodeLimits, Frame, OversizedFrame, decode_payload, encode_frame, unencodable
 from .inbox import EndOfInput, Inbox, Signalled
+from .limits import Limits
 from .models import SessionCache
 from .models.store import available_models
 from .pipeline import remove
-from .pipeline.decode import Limits
 from .pipeline.options import parse_options
 
 OPS = ("remove", "ping", "stats", "shutdown")
@@ -29,10 +29,7 @@ HEAVY_FRAME = 64 * 1024  # after a frame this large (or a remove), give the memo
 class ServerConfig:
     model: str = "u2netp"
     threads: int = 1
-    max_models: int = 2  # the cut-out default and the portrait model (docs/id-photos.md#models)
-    max_frame_bytes: int = 32 * 1024 * 1024
-    limits: Limits = field(default_factory=Limits)
-    max_rss_mb: float | None = None
+    limits: Limits = field(default_factory=Limits)  # every --max-* flag (pyworker/limits.py)
     warmup: bool = True
 
 
@@ -41,8 +38,8 @@ class Server:
         self.config = config
         self.in_fd = in_fd
         self.out_fd = out_fd
-        self.models = SessionCache(config.threads, config.max_models)
-        self.settler = memory.Settler(config.max_rss_mb)
+        self.models = SessionCache(config.threads, config.limits.max_models)
+        self.settler = memory.Settler(config.limits.max_rss_mb)
         self.jobs = 0
         self.errors = 0
         self.started = time.monotonic()
@@ -50,21 +47,11 @@ class Server:
         self.stop_signal: int | None = None
         self.current: tuple[int | None, Any] = (None, None)  # (id, op) of the request being handled, once known
         self.signalled_busy = False  # whether a job was running when stop_signal came
-        limits = config.limits
         # As in the `ready` frame; parse_options reads its bounds from here too (max_size <= max_pixels_side).
-        self.limits = {
-            "max_input_mb": limits.max_input_bytes / (1024 * 1024),
-            "max_pixels_side": limits.max_side,
-            "min_pixels_side": limits.min_side,
-            "max_jpeg_scans": limits.max_jpeg_scans,
-            "max_output_mp": limits.max_output_pixels / 1e6,
-            "max_decode_mb": limits.max_decode_bytes / 2**20,
-            "max_frame_mb": config.max_frame_bytes / (1024 * 1024),
-            "max_rss_mb": None if config.max_rss_mb is None else float(config.max_rss_mb),
-        }
-        self.decode_limits = DecodeLimits(max_bin_bytes=config.max_frame_bytes)
+        self.limits = config.limits.ready_limits()
+        self.decode_limits = DecodeLimits(max_bin_bytes=config.limits.max_frame_bytes)
         # Reads stdin on its own thread (pings are answered during a job); every frame is written through it.
-        self.inbox = Inbox(in_fd, out_fd, config.max_frame_bytes, self.pong_frame)
+        self.inbox = Inbox(in_fd, out_fd, config.limits.max_frame_bytes, self.pong_frame)
 
     # ---- output -------------------------------------------------------------
     def write(self, message: dict[str, Any]) -> None:
@@ -246,7 +233,7 @@ class Server:
         if heavy and self.jobs == jobs:  # a remove job (self.jobs moved) has done this already
             self.settler.settle(force=True)
             reply["stats"] = self.stats()
-        limit = self.config.max_rss_mb
+        limit = self.config.limits.max_rss_mb
         if exit_code is None and limit is not None and reply["stats"]["rss_mb"] > limit:
             reply["retiring"] = True
             logs.log("warning", "retiring", rss_mb=reply["stats"]["rss_mb"], max_rss_mb=limit, jobs=self.jobs)
@@ -258,7 +245,7 @@ class Server:
             logs.log("warning", "frame_too_large", bytes=event.length)
             msg = (
                 f"Frame size ({format_mb(event.length)}) exceeds maximum "
-                f"({format_mb(self.config.max_frame_bytes)}); its bytes were skipped"
+                f"({format_mb(self.config.limits.max_frame_bytes)}); its bytes were skipped"
             )
             return self._error(None, WorkerError("frame_too_large", msg)), None
         payload = event.take()

@@ -13,6 +13,7 @@ from typing import Any
 
 from pyworker.cli import build_parser
 from pyworker.errors import CODES, ERRORS, WorkerError
+from pyworker.limits import LIMITS, Limits, default_text, flag
 from pyworker.models.registry import MODELS
 from pyworker.pipeline.options import OPTIONS, RemoveOptions, parse_options
 from tools import contract
@@ -20,7 +21,7 @@ from tools import contract
 REPO = contract.REPO
 SHIM = REPO / "node-shim"
 CLIENT_KEYS = {"signal", "timeoutMs", "fallback"}
-LIMITS = {"max_pixels_side": 4096}
+READY = Limits().ready_limits()
 
 
 def test_generated_files_are_up_to_date() -> None:
@@ -102,6 +103,25 @@ def test_pool_settings_match_dts_and_worker_flags() -> None:
         assert s["flag"] is None or s["flag"] in flags, f"{s['name']}: the worker has no flag {s['flag']}"
 
 
+def test_worker_limit_figures_in_the_docs_are_the_defaults() -> None:
+    """Each limit is declared once (pyworker/limits.py); a figure the docs quote beside its flag is that default."""
+    defaults = {flag(f): default_text(f) for f in LIMITS}
+    quoted = re.compile(r"`(--[a-z-]+)`(?:\)? \| | \(default | \(| megapixels \(| now defaults to )(\d+(?:\.\d+)?)")
+    texts = [*REPO.glob("*.md"), *REPO.glob("docs/*.md"), SHIM / "README.md", *(REPO / "pyworker").rglob("*.py")]
+    seen = set()
+    for path in texts:
+        for name, figure in quoted.findall(path.read_text()):
+            if name in defaults:
+                seen.add(name)
+                assert figure == defaults[name], (
+                    f"{path.relative_to(REPO)}: {name} quoted as {figure}, default {defaults[name]}"
+                )
+    assert seen == set(defaults) - {"--max-rss-mb"}, "the pattern no longer finds the docs' figures"
+    # The queue refuses a larger input before Redis: the same figure as the worker's flag.
+    queue = (SHIM / "lib" / "queue" / "settings.js").read_text()
+    assert re.search(r"\bmaxInputMb: (\d+),", queue).group(1) == defaults["--max-input-mb"]  # type: ignore[union-attr]
+
+
 # ---- the same verdict on both sides ----------------------------------------------------------------
 
 PROBES: list[Any] = [
@@ -115,7 +135,7 @@ PROBES: list[Any] = [
 
 def _python_verdict(key: str, value: Any) -> tuple[str, str]:
     try:
-        parse_options({key: value}, LIMITS)
+        parse_options({key: value}, READY)
     except WorkerError as err:
         return err.code, re.sub(r"^Option '\w+' must be (.*), got .*$", r"\1", err.message)
     return "ok", ""
@@ -143,7 +163,7 @@ process.stdout.write(JSON.stringify(out));
 
 
 def test_the_values_that_once_drifted_are_read_as_before() -> None:
-    opts = parse_options({"format": "jpg", "bg_color": " ffffff\n", "model": "", "padding": 4096}, LIMITS)
+    opts = parse_options({"format": "jpg", "bg_color": " ffffff\n", "model": "", "padding": 4096}, READY)
     assert (opts.format, opts.bg_color, opts.model, opts.padding) == ("jpeg", (255, 255, 255), "", 4096)
     for key, value in (("padding", 4097), ("max_size", 4097), ("bg_color", "#fffff"), ("format", "JPG")):
         assert _python_verdict(key, value)[0] == "bad_request", (key, value)

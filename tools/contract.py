@@ -1,7 +1,8 @@
 """Writes what derives from the contract tables, or checks that it is up to date.
 
 Sources: pyworker/__init__.py (PROTOCOL_VERSION), pyworker/errors.py (ERRORS, EXITS),
-pyworker/pipeline/options.py (OPTIONS) and the pool settings of node-shim/lib/settings.js. Outputs:
+pyworker/pipeline/options.py (OPTIONS), the worker's flags (pyworker/cli.py, its limits from
+pyworker/limits.py) and the pool settings of node-shim/lib/settings.js. Outputs:
 node-shim/lib/contract.json (what the npm package reads) and the tables between `<!-- contract:NAME -->`
 and `<!-- /contract:NAME -->` in the docs.
 
@@ -11,6 +12,7 @@ and `<!-- /contract:NAME -->` in the docs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -19,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from pyworker import PROTOCOL_VERSION
+from pyworker.cli import build_parser
 from pyworker.errors import ERRORS, EXITS
+from pyworker.limits import READY_FLAGS
 from pyworker.pipeline.options import HEX, OPTIONS, Option
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACT_JSON = REPO / "node-shim" / "lib" / "contract.json"
-# The worker flag behind each `ready` limit an option may be bounded by.
-LIMIT_FLAGS = {"max_pixels_side": "--max-side"}
 
 
 def camel(name: str) -> str:
@@ -55,7 +57,7 @@ def contract() -> dict[str, Any]:
 
 def _type(o: Option, quote: str = '"') -> str:
     if o.kind == "int":
-        hi = f"`{LIMIT_FLAGS[o.max]}`" if isinstance(o.max, str) else o.max
+        hi = f"`{READY_FLAGS[o.max]}`" if isinstance(o.max, str) else o.max
         text = f"int ≥ {o.min}" if hi is None else f"int {o.min} to {hi}"
     elif o.kind == "choice":
         text = ", ".join(f"`{quote}{c}{quote}`" for c in o.choices)
@@ -67,6 +69,22 @@ def _type(o: Option, quote: str = '"') -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def worker_flags() -> list[list[str]]:
+    """`python -m pyworker serve`'s flags as rows: flag, default, help (each help ends with "(default: ...)")."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    rows = []
+    for action in sub.choices["serve"]._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        text = (action.help or "").replace("%%", "%")
+        found = re.fullmatch(r"(.+) \(default: ([^()]+)\)", text, re.S)
+        if not found or "%(" in text:
+            raise SystemExit(f"{action.option_strings[0]}: its help must end with a literal (default: ...)")
+        what, default = found.groups()
+        rows.append([f"`{action.option_strings[0]}`", default, what])
+    return rows
 
 
 def pool_settings() -> list[dict[str, Any]]:
@@ -92,6 +110,7 @@ def sections() -> dict[str, str]:
         ),
         "readme-options": _table(["option", "default", ""], [[f"`{o.name}`", o.default, o.summary] for o in OPTIONS]),
         "readme-errors": _table(["code", "when"], [[f"`{c.name}`", c.when] for c in worker_codes]),
+        "readme-worker-flags": _table(["flag", "default", ""], worker_flags()),
         "shim-request-options": _table(
             ["option", "type", "meaning (see the protocol for details)"],
             [[f"`{camel(o.name)}`", _type(o, "'"), o.summary] for o in OPTIONS],
@@ -114,7 +133,7 @@ def sections() -> dict[str, str]:
 
 DOCS = {
     "docs/protocol.md": ("protocol-options", "protocol-errors", "protocol-exits"),
-    "README.md": ("readme-options", "readme-errors"),
+    "README.md": ("readme-options", "readme-errors", "readme-worker-flags"),
     "node-shim/README.md": ("shim-request-options", "shim-pool-options", "shim-environment", "shim-errors"),
 }
 

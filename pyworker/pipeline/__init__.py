@@ -14,11 +14,12 @@ from typing import Any
 from PIL import Image
 
 from ..errors import WorkerError
+from ..limits import Limits
 from ..models import SessionCache
 from . import edges, plan
 from . import face as face_detector
 from .compliance import compliance, failing_summary, measure_output
-from .decode import Limits, load_scaled, open_image
+from .decode import load_scaled, open_image
 from .encode import compose, encode
 from .framing import Framed, frame
 from .mask import pad_box, refine, subject_box

@@ -17,6 +17,7 @@ from PIL import Image, features
 
 from .. import capabilities
 from ..errors import WorkerError, format_mb
+from ..limits import Limits
 from . import colour
 from .avif_frame import avif_frame_size
 
@@ -56,23 +57,6 @@ _HEIF_MAJOR = {
     b"msf1",
 }  # pillow-heif's
 _MARKUP_SCAN = 64 * 1024  # how far into a markup file to look for <svg: XML prologs and comments can be long
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one job may cost; defaults sized for a 512 MB host (docs/reliability.md#cost-budget)."""
-
-    max_input_bytes: int = 10 * 1024 * 1024
-    max_side: int = 4096
-    min_side: int = 50
-    # A progressive JPEG's decode time is (scans x pixels): libjpeg walks every block once per scan.
-    # Encoders write 6-12 scans (mozjpeg's optimised ones up to ~30); 100 bounds a 4096 px decode to ~0.1-0.2 s.
-    max_jpeg_scans: int = 100
-    # The result's width x height: about 4096 x 4096, what --max-side lets in; an RGBA copy is 64 MB.
-    max_output_pixels: int = 16_800_000
-    # What decoding at full size may allocate, for the formats that cannot decode scaled (all but JPEG).
-    # 192 MB lets in a 12 MP WEBP (4000x3000) and any PNG, BMP, HEIC or AVIF up to --max-side.
-    max_decode_bytes: int = 192 * 1024 * 1024
 
 
 @dataclass
