@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench import memfigures, report
+from bench import int8_speed, memfigures, report
 from bench.common import OUT, Run, cores, median, percentile
 from bench.inputs import Input, all_inputs, sample_inputs
 from bench.systems import System
@@ -149,6 +149,13 @@ def build_rows(threads: int, pool: int, smoke: bool) -> list[Row]:
             PyworkerProtocol("proto_fast", "protocol, fast mode", 1, threads, full_py, FAST),
             PyworkerProtocol("proto_fast2", f"protocol, fast mode, {pool} workers", pool, per, full_py, FAST),
             "as (2), the worker keeping its heap between jobs (docs/memory.md#fast-mode); peak while busy",
+        ),
+        Row(
+            "2i",
+            "(2i) pyworker protocol, model u2netp-int8",
+            PyworkerProtocol("proto_int8", "protocol, u2netp-int8", 1, threads, {**full_py, "model": "u2netp-int8"}),
+            None,
+            "as (2), the INT8 file derived at set-up (docs/models.md); concurrency 1 only",
         ),
         Row(
             "3",
@@ -393,6 +400,21 @@ def _memory_figures(inputs: list[Input], threads: int, drift_jobs: int, t0: floa
         f["cpu_per_job"] = cj = memfigures.cpu_per_job(by[REFERENCE_PHOTO], threads)
         each = (f"{k} {cj[k]['cpu_ms']} ms ({cj[k]['sys_ms']} sys, {cj[k]['faults']} faults)" for k in cj if k in MODES)
         log("CPU a job, " + ", ".join(each), t0)
+    if REFERENCE_PHOTO in by:  # issue 20: each model's run at default flags and in INT8 against its FP32 floor
+        f["models"] = ms = int8_speed.model_speed(by[REFERENCE_PHOTO], threads)
+        log(
+            "run ÷ FP32 floor: "
+            + "; ".join(
+                f"{n} default ({v['default_precision']}) {v['ratio_default']}x, int8 {v['ratio_int8']}x"
+                if "error" not in v
+                else f"{n}: {v['error']}"
+                for n, v in ms.items()
+            ),
+            t0,
+        )
+        if "gen-12mp.jpg" in by:
+            f["peak_12mp_jpeg_int8"] = memfigures.peak_for(by["gen-12mp.jpg"], threads, {"model": "u2netp-int8"})
+            log(f"u2netp-int8 12 MP peak {f['peak_12mp_jpeg_int8']['peak_rss_mb']} MB", t0)
     f["drift"] = memfigures.drift([i for i in inputs if i.megapixels < 5], drift_jobs, threads)
     log(f"drift over {drift_jobs} jobs: {f['drift']['drift_mb']:+.1f} MB", t0)
     return f
@@ -443,6 +465,9 @@ def sanity(results: dict[str, Any]) -> list[str]:
     for key in ("peak_12mp_jpeg", "peak_4096_png"):
         if key in mem and not ok(mem[key]["peak_rss_mb"], idle.get("rss_mb", 0), 20_000):
             problems.append(f"pyworker {key}: {mem[key]['peak_rss_mb']} MB (idle {idle.get('rss_mb')})")
+    for name, v in (mem.get("models") or {}).items():
+        if "error" not in v and not all(ok(x, 0.5, 300_000) for x in v["run_ms"].values()):
+            problems.append(f"{name} run figures {v['run_ms']}")
     if "drift" in mem and not ok(abs(mem["drift"]["drift_mb"]) + 1, 0, 5_000):
         problems.append(f"pyworker drift {mem['drift']['drift_mb']}")
     return problems
