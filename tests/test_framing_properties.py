@@ -100,9 +100,9 @@ def test_byte_at_a_time_equals_all_at_once(frames: list[bytes], cut: int) -> Non
 @given(st.binary(max_size=2048), cut_points, st.sampled_from([0, 1, LIMIT, 32 * 1024 * 1024]))
 def test_random_bytes_never_crash_or_hang_the_reader(data: bytes, cuts: list[int], limit: int) -> None:
     reader = FrameReader(limit)
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a loaded machine slows the wall clock, not this
     events = feed_chunks(reader, split(data, cuts))  # raises on anything but Frame / OversizedFrame
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     expected, mid = reference_parse(data, limit)
     assert events == expected
     assert reader.mid_frame == mid

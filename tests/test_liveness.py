@@ -22,7 +22,7 @@ def _armed(tmp_path: Path, fault: str) -> Path:
     return path
 
 
-def _claimed(path: Path, timeout: float = 10) -> bool:
+def _claimed(path: Path, timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while path.exists():
         if time.monotonic() > deadline:
@@ -32,17 +32,15 @@ def _claimed(path: Path, timeout: float = 10) -> bool:
 
 
 def test_an_urgent_ping_is_answered_during_a_job_before_its_reply(spawn, tmp_path) -> None:
-    fault = _armed(tmp_path, "slow:3000")
+    fault = _armed(tmp_path, "slow:6000")
     w = spawn("--threads", "1", env=fault_env(fault))
     w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
     assert _claimed(fault)
-    t0 = time.monotonic()
     w.send({"id": 2, "op": "ping", "urgent": True})
-    pong = w.read(timeout=5)
-    took = time.monotonic() - t0
-    # Before: nothing was read during a job; the pong came after the job's reply, 3 s later.
+    # Before: nothing was read during a job; the pong came after the job's reply. The order of the two
+    # frames says it, whatever the machine's load (no stopwatch).
+    pong = w.read(timeout=30)
     assert pong["id"] == 2 and pong["op"] == "pong" and pong["ok"] is True, pong
-    assert took < 1.5, f"pong after {took:.2f} s, the job sleeps 3 s"
     assert pong["stats"]["jobs"] == 1
     job = w.read(timeout=30)
     assert job["id"] == 1 and job["ok"] is True
@@ -116,7 +114,7 @@ def test_sigterm_while_reading_exits_at_once_with_the_reader_thread(spawn) -> No
 def test_at_most_one_request_is_read_ahead_of_the_running_job(spawn, tmp_path) -> None:
     # The reader thread keeps reading during a job (for pings), but never buffers more than the next
     # request: a third one stays in the pipe, so a client pipelining big frames cannot grow the worker.
-    fault = _armed(tmp_path, "slow:3000")
+    fault = _armed(tmp_path, "slow:8000")  # outlasts the 1.5 s look below by far, even on a loaded machine
     w = spawn("--threads", "1", env=fault_env(fault))
     w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
     assert _claimed(fault)

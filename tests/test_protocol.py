@@ -9,6 +9,8 @@ import time
 import msgpack
 import pytest
 
+from testkit.client import fault_env
+
 from .images import ASTRONAUT, encode, subject_scene
 from .workerproc import WorkerProcess, frame
 
@@ -128,10 +130,17 @@ def test_shutdown_replies_then_exits_zero(spawn) -> None:
     assert w.wait() == 0 and w.stdout_eof()
 
 
-def test_sigterm_while_busy_finishes_the_job_then_exits_zero(spawn) -> None:
-    w = spawn("--threads", "1")
+def test_sigterm_while_busy_finishes_the_job_then_exits_zero(spawn, tmp_path) -> None:
+    # The job is surely running when the signal comes: it claims a 2 s fault first (a 0.15 s nap used to
+    # stand for "running", and on a loaded machine the signal came before the job was read).
+    fault = tmp_path / "fault"
+    fault.write_text("slow:2000")
+    w = spawn("--threads", "1", env=fault_env(fault))
     w.send({"id": 5, "op": "remove", "image": ASTRONAUT.read_bytes(), "options": {"max_size": 0}})
-    time.sleep(0.15)  # the job is running: decode + inference take far longer than this
+    deadline = time.monotonic() + 60
+    while fault.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not fault.exists(), "the job never started"
     os.kill(w.pid, signal.SIGTERM)
     reply = w.read()
     assert reply["id"] == 5 and reply["ok"] is True

@@ -180,28 +180,28 @@ describe('express router: slow jobs, hang-ups, shed uploads', () => {
       await pool.ready();
       const { body, contentType } = multipart(png);
       const slow = [];
-      const t0 = Date.now();
+      const slowPids = [];
       for (let i = 0; i < 2; i++) {
         fault.arm('slow:60000'); // each of the two workers claims one: both are busy with a 60 s job
+        const t0 = Date.now();
         slow.push(post(app.port, '/api/remove-background', body, contentType).then((r) => ({ ...r, ms: Date.now() - t0 })));
-        assert.ok(await waitFor(() => !fault.armed(), 20_000), 'fault claimed');
+        slowPids.push(await fault.claimed());
       }
-      const slowPids = pool.stats().workers.filter((w) => w.state === 'busy').map((w) => w.pid);
-      assert.equal(slowPids.length, 2);
+      assert.equal(new Set(slowPids).size, 2);
       const tNormal = Date.now();
       const normal = await Promise.all(Array.from({ length: 4 }, () => post(app.port, '/api/remove-background', body, contentType).then((r) => ({ ...r, ms: Date.now() - tNormal }))));
       const timedOut = await Promise.all(slow);
       t.diagnostic(`504s after ${timedOut.map((r) => r.ms).join(', ')} ms; normal requests served after ${normal.map((r) => r.ms).join(', ')} ms`);
       for (const r of timedOut) {
         assert.equal(r.status, 504, String(r.body));
+        // A 504 job_timeout for a 60 s job is the router's timeout; it did not come early (a lower bound no load breaks).
         assert.equal(JSON.parse(r.body).error.code, 'job_timeout');
-        assert.ok(r.ms >= 4900 && r.ms < 5000 + 8000, `504 after ${r.ms} ms, router timeout 5000 ms`);
+        assert.ok(r.ms >= 4900, `504 after ${r.ms} ms, router timeout 5000 ms`);
       }
       for (const r of normal) {
         assert.equal(r.status, 200, String(r.body));
         assert.ok(isPng(r.body));
-        // The slow jobs last 60 s: waiting for them would take that long. Bound: the timeout, a restart, 4 small jobs.
-        assert.ok(r.ms < 30_000, `served after ${r.ms} ms`);
+        // Served by the replacements, not after the 60 s jobs by the workers that held them.
         assert.ok(!slowPids.includes(Number(r.headers.get('x-worker-pid'))));
       }
       assert.deepEqual(recycles.filter((e) => e.reason === 'timeout').map((e) => e.pid).sort(), [...slowPids].sort());
@@ -227,15 +227,14 @@ describe('express router: slow jobs, hang-ups, shed uploads', () => {
       const req = http.request({ host: '127.0.0.1', port: app.port, path: '/api/remove-background', method: 'POST', headers: { 'content-type': contentType, 'content-length': body.length } });
       const gone = new Promise((resolve) => req.on('error', resolve).on('close', resolve));
       req.end(body);
-      assert.ok(await waitFor(() => !fault.armed(), 20_000), 'the job started');
+      assert.equal(await fault.claimed(), first, 'the job started');
       const t0 = Date.now();
       req.destroy(); // the client hangs up: its socket closes mid-job
       await gone;
       const r = await post(app.port, '/api/remove-background', body, contentType);
-      const took = Date.now() - t0;
-      t.diagnostic(`next request served ${took} ms after the hang-up`);
+      t.diagnostic(`next request served ${Date.now() - t0} ms after the hang-up`);
       assert.equal(r.status, 200, String(r.body));
-      assert.ok(took < 15_000, `served after ${took} ms; the abandoned job lasts 60 s`);
+      // One worker, busy for 60 s: a reply from another process is the proof it was not waited for.
       assert.notEqual(Number(r.headers.get('x-worker-pid')), first, 'a replacement served it');
       assert.equal(pidAlive(first), false, 'the hung-up job was stopped with its worker');
       assert.equal(pool.stats().aborted, 1);

@@ -8,7 +8,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { WorkerError, TimeoutError, QueueFullError } = require('..');
 const { createPool } = require('..');
-const { makePng, isPng, pidAlive, waitFor, faultFile, BASE, SMALL } = require('./helpers');
+const { makePng, isPng, pidAlive, waitFor, settledBeforeNextTurn, faultFile, BASE, SMALL } = require('./helpers');
 
 const png = makePng(160, 120);
 
@@ -54,10 +54,9 @@ describe('retries: 1 (the default)', () => {
     const { pool, fault } = ctx;
     const n = ctx.recycles.length;
     const retried = pool.stats().retried;
-    fault.arm('slow:5000');
+    fault.arm('slow:30000');
     const job = pool.removeWithMeta(png, SMALL);
-    assert.ok(await waitFor(() => !fault.armed()), 'fault claimed');
-    const busy = pool.stats().workers.find((w) => w.state === 'busy');
+    const busy = { pid: await fault.claimed() };
     process.kill(busy.pid, 'SIGKILL');
     const r = await job;
     assert.ok(isPng(r.image));
@@ -72,12 +71,13 @@ describe('retries: 1 (the default)', () => {
     it(`fault ${name}: the job is retried and succeeds; the worker is replaced`, async () => {
       const { pool, fault } = ctx;
       const n = ctx.recycles.length;
-      const t0 = Date.now();
+      const timedOut = pool.stats().timedOut;
       fault.arm(name);
       const r = await pool.removeWithMeta(png, SMALL);
       assert.ok(isPng(r.image));
+      // Retried and served: the job timeout (never retried) was not what detected it.
       assert.equal(r.attempts, 2);
-      assert.ok(Date.now() - t0 < 20_000, 'detected without waiting for the job timeout');
+      assert.equal(pool.stats().timedOut, timedOut);
       assert.ok(await waitFor(() => since(ctx, n).length === 1));
       const [e] = since(ctx, n);
       assert.equal(e.reason, 'crash');
@@ -231,15 +231,14 @@ describe('maxQueueBytes', () => {
       await pool.ready();
       fault.arm('slow:3000');
       const busy = pool.remove(png, SMALL);
-      assert.ok(await waitFor(() => !fault.armed()), 'the worker is busy');
+      await fault.claimed(); // the worker is busy
       const big = Buffer.concat([png, Buffer.alloc(700 * 1024)]); // a PNG with 700 KB of trailing bytes: still a PNG
       const first = pool.remove(big, SMALL); // a first waiting job is always taken
-      const t0 = Date.now();
-      const err = await pool.remove(big, SMALL).catch((e) => e);
+      // "At once": settled before the event loop's next turn, so before any worker could have answered.
+      const err = await settledBeforeNextTurn(pool.remove(big, SMALL));
       assert.ok(err instanceof QueueFullError, String(err));
       assert.equal(err.maxQueueBytes, 1024 * 1024);
       assert.match(err.message, /maxQueueBytes \(1MB\)/);
-      assert.ok(Date.now() - t0 < 500, 'refused at once');
       assert.ok(isPng(await busy));
       assert.ok(isPng(await first));
       assert.ok(pool.stats().queueFull >= 1);
@@ -260,10 +259,11 @@ describe('AbortSignal shared by many jobs', () => {
       await pool.ready();
       const ac = new AbortController();
       const jobs = Array.from({ length: 20 }, () => pool.remove(png, { ...SMALL, signal: ac.signal }).then(() => 'done', (e) => e.name));
-      await new Promise((r) => setTimeout(r, 50));
+      // All 20 are in (admission is synchronous); abort before any reply can arrive: all 20 are aborted.
+      assert.equal(pool.stats().queued + pool.stats().running, 20);
       ac.abort();
       const outcomes = await Promise.all(jobs);
-      assert.ok(outcomes.filter((o) => o === 'AbortError').length >= 18, outcomes.join());
+      assert.deepEqual(outcomes, Array(20).fill('AbortError'));
       await new Promise((r) => setImmediate(r));
       assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map(String), []);
       assert.ok(isPng(await pool.remove(png, SMALL)));
@@ -326,8 +326,6 @@ describe('memoryLimitMb below a worker idle RSS', () => {
 
 describe('a worker that stops answering (urgent pings, pingTimeoutMs)', () => {
   const PING = 2000;
-  // Detection takes at most pingTimeoutMs / 2 (the next ping) + pingTimeoutMs; then the retry runs a small job.
-  const BOUND = PING * 1.5 + 6000;
 
   /** A pool of 2 whose log is kept; resolves once both workers are idle. */
   async function livePool(fault, options = {}) {
@@ -349,21 +347,20 @@ describe('a worker that stops answering (urgent pings, pingTimeoutMs)', () => {
       try {
         fault.arm(freeze ? 'slow:30000' : 'hang-gil');
         const job = pool.removeWithMeta(png, SMALL);
-        assert.ok(await waitFor(() => !fault.armed()), 'fault claimed');
-        const busy = pool.stats().workers.find((w) => w.state === 'busy');
+        const busy = { pid: await fault.claimed() };
         if (freeze) freeze(busy.pid);
-        const t0 = Date.now();
+        // jobTimeoutMs is Infinity: only the missed pong can settle this job.
         const r = await job;
-        const took = Date.now() - t0;
         assert.ok(isPng(r.image));
         assert.notEqual(r.workerPid, busy.pid);
         assert.equal(r.attempts, 2);
-        assert.ok(took < BOUND, `replaced and served in ${took} ms (bound ${BOUND})`);
         assert.equal(pool.stats().frozen, 1);
         const entry = log.find((e) => e.event === 'worker_unresponsive');
         assert.ok(entry, 'logged');
         assert.equal(entry.pid, busy.pid);
         assert.equal(entry.reason, 'unresponsive');
+        assert.equal(entry.pingTimeoutMs, PING);
+        assert.ok(entry.waitedMs >= PING, `declared after ${entry.waitedMs} ms without a pong`);
         assert.ok(await waitFor(() => !pidAlive(busy.pid), 10_000), 'the frozen worker was killed');
         await assertWhole(pool, [busy.pid]);
       } finally {
@@ -408,21 +405,22 @@ describe('a worker that stops answering (urgent pings, pingTimeoutMs)', () => {
   });
 
   it('a stopped worker with a job timeout shorter than the ping deadline: still retried, not blamed on the image', async () => {
-    const fault = faultFile();
-    const { pool } = await livePool(fault, { jobTimeoutMs: 1500, pingTimeoutMs: 60_000 });
+    // The worker is stopped before it gets the job (it used to be stopped mid-job, in a race with the 1.5 s
+    // timer that a loaded machine lost: the timer found it running and blamed the image).
+    const pool = createPool({ ...BASE, size: 1, jobTimeoutMs: 1500, pingTimeoutMs: 60_000 });
     try {
-      fault.arm('slow:30000');
-      const job = pool.removeWithMeta(png, { ...SMALL, timeoutMs: 1500 });
-      assert.ok(await waitFor(() => !fault.armed()), 'fault claimed');
-      const busy = pool.stats().workers.find((w) => w.state === 'busy');
-      process.kill(busy.pid, 'SIGSTOP');
-      const r = await job;
+      await pool.ready();
+      const [stopped] = pool.stats().workers;
+      assert.equal(stopped.state, 'idle');
+      process.kill(stopped.pid, 'SIGSTOP');
+      const r = await pool.removeWithMeta(png, SMALL);
       assert.ok(isPng(r.image));
       assert.equal(r.attempts, 2);
+      assert.notEqual(r.workerPid, stopped.pid);
       assert.equal(pool.stats().timedOut, 0);
+      assert.equal(pool.stats().frozen, 1);
     } finally {
       await pool.close({ force: true });
-      fault.cleanup();
     }
   });
 
@@ -432,11 +430,13 @@ describe('a worker that stops answering (urgent pings, pingTimeoutMs)', () => {
     await pool.ready();
     fault.arm('hang');
     const job = pool.remove(png, SMALL).catch((e) => e);
-    assert.ok(await waitFor(() => !fault.armed()), 'fault claimed');
+    await fault.claimed();
+    // The job never ends (hang, no job timeout): close() resolving at all is the closeTimeoutMs path, and
+    // the error below names it. It waited for the job first (a lower bound no load can break).
     const t0 = Date.now();
     await pool.close();
     const took = Date.now() - t0;
-    assert.ok(took < 1500 + 1000, `close() took ${took} ms`);
+    assert.ok(took >= 1400, `close() gave up after ${took} ms, before closeTimeoutMs`);
     const err = await job;
     assert.equal(err.code, 'pool_closed');
     assert.match(err.message, /did not finish within closeTimeoutMs \(1500 ms\)/);

@@ -2,6 +2,7 @@
 
 // Shared test helpers: synthetic images, fault files, process checks.
 
+const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -115,11 +116,25 @@ function faultFile() {
     env: { PYWORKER_TEST_FAULT_FILE: file, PYTHONPATH: path.join(REPO, 'tests', 'faults') },
     /** Arm a fault: the next remove job of one worker claims it. */
     arm(name) {
+      fs.rmSync(`${file}.by`, { force: true });
       fs.writeFileSync(`${file}.tmp`, name);
       fs.renameSync(`${file}.tmp`, file);
     },
     armed() {
       return fs.existsSync(file);
+    },
+    /** The pid of the worker that claimed the fault armed last (it writes FILE.by), or null. */
+    claimedBy() {
+      try {
+        return Number(fs.readFileSync(`${file}.by`, 'utf8'));
+      } catch {
+        return null;
+      }
+    },
+    /** Waits until a worker has claimed the armed fault; resolves with its pid. */
+    async claimed(timeoutMs = 60_000) {
+      assert.ok(await waitFor(() => this.claimedBy() !== null, timeoutMs), 'the armed fault was claimed');
+      return /** @type {number} */ (this.claimedBy());
     },
     cleanup() {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -136,7 +151,23 @@ function pidAlive(pid) {
   }
 }
 
-async function waitFor(predicate, timeoutMs = 10_000, stepMs = 20) {
+/**
+ * The value (or the error) of a promise that must settle "at once": before the event loop's next turn, so
+ * before any I/O (a worker's reply, a timer) could have been what settled it. No stopwatch, no load race.
+ * @param {Promise<unknown>} promise
+ */
+async function settledBeforeNextTurn(promise) {
+  const late = Symbol('late');
+  const outcome = promise.then(
+    (v) => v,
+    (e) => e,
+  );
+  const first = await Promise.race([outcome, new Promise((r) => setImmediate(() => r(late)))]);
+  assert.notEqual(first, late, 'not settled before the next turn of the event loop');
+  return first;
+}
+
+async function waitFor(predicate, timeoutMs = 60_000, stepMs = 20) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await predicate()) return true;
@@ -163,7 +194,7 @@ function testPool(t, options = {}) {
 /** Small, fast remove options. */
 const SMALL = { maxSize: 64 };
 
-module.exports = { REPO, PYTHON, makePng, makeNoisyPng, isPng, pngSize, faultFile, pidAlive, waitFor, testPool, BASE, SMALL };
+module.exports = { REPO, PYTHON, makePng, makeNoisyPng, isPng, pngSize, faultFile, pidAlive, waitFor, settledBeforeNextTurn, testPool, BASE, SMALL };
 
 // ---------------------------------------------------------------------------
 // Load-test helpers (test/load.test.js).

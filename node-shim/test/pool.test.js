@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { createPool, WorkerError, QueueFullError, PoolClosedError, isFallback } = require('..');
-const { REPO, makePng, isPng, pngSize, pidAlive, waitFor, testPool, faultFile, BASE, SMALL } = require('./helpers');
+const { REPO, makePng, isPng, pngSize, pidAlive, waitFor, settledBeforeNextTurn, testPool, faultFile, BASE, SMALL } = require('./helpers');
 
 const png = makePng(160, 120);
 
@@ -143,16 +143,14 @@ test('abort: a running job rejects at once; its worker is killed and replaced', 
   fault.arm('slow:30000');
   const ac = new AbortController();
   const job = pool.remove(png, { maxSize: 40, signal: ac.signal });
-  assert.ok(await waitFor(() => !fault.armed()), 'the worker claimed the fault');
-  const t0 = Date.now();
+  assert.equal(await fault.claimed(), pid, 'the worker claimed the fault');
   ac.abort(new Error('client went away'));
-  const err = await job.catch((e) => e);
-  assert.ok(Date.now() - t0 < 500, 'rejected at once');
+  const err = await settledBeforeNextTurn(job); // rejected at once, not when the 30 s job ends
   assert.equal(err.name, 'AbortError');
   assert.equal(err.cause.message, 'client went away');
   const next = await pool.removeWithMeta(png, { maxSize: 56 });
-  assert.ok(Date.now() - t0 < 20_000, `the next job was served after ${Date.now() - t0} ms, not after the 30 s job`);
   assert.equal(next.meta.width, 56, 'the next job got its own reply');
+  // A size-1 pool: served by another process means the busy one was not waited for.
   assert.notEqual(next.workerPid, pid, 'served by the replacement');
   assert.equal(pidAlive(pid), false, 'the aborted job\'s worker was killed');
   assert.equal(pool.stats().aborted, 1);
@@ -298,7 +296,7 @@ test('a worker that cannot start (fatal frame, exit 78) is not restarted in a lo
     ...BASE,
     size: 2,
     model: 'isnet-general-use', // known to the worker, weights not on disk
-    restartBackoffMs: 2000,
+    restartBackoffMs: 60_000, // far beyond the 500 ms looked at below, however loaded the machine
     logger: (e) => e.event === 'spawn' && spawned.push(e.pid),
   });
   t.after(() => pool.close({ force: true }));

@@ -288,6 +288,12 @@ describe("queue client: the pool's front (lib/front.js)", () => {
     for (const e of await Promise.all(jobs)) assert.equal(e.code, 'ABORT_ERR');
     assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
     assert.ok(!warnings.includes('MaxListenersExceededWarning'), String(warnings));
+    // Nothing left behind, also for a job aborted while it was still being added (it stayed queued, admitted).
+    const empty = async () => {
+      const s = await q.stats();
+      return s.queuedJobs === 0 && s.waiting === 0;
+    };
+    assert.ok(await waitFor(empty), JSON.stringify(await q.stats()));
   });
 });
 

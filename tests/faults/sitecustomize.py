@@ -8,7 +8,7 @@ close-stdout, stop-reading, slow:MS, unencodable (a NumPy bool in that job's met
 another moment: unencodable-stats (a NumPy bool in the next stats read: the next reply of any op, an
 urgent pong included), float64-stats (the same with a NumPy float64, which plain msgpack packs: only a
 strict worker refuses it) and unencodable-ready (in the `ready` frame). With PYWORKER_TEST_PROTOCOL=N it
-announces protocol N in `ready`.
+announces protocol N in `ready`. The worker that claims a fault writes its pid to PATH.by.
 
 With PYWORKER_TEST_STRICT_TYPES=1 (every worker the tests start: testkit.client, node-shim/test/helpers.js)
 the worker packs every frame with msgpack's strict_types: a NumPy scalar in a reply, float64 included (it
@@ -54,6 +54,10 @@ def claim(only: set[str] | None = None) -> str | None:
     with open(mine) as fh:
         fault = fh.read().strip()
     os.unlink(mine)
+    # Who took it, for the tests (helpers.faultFile().claimedBy()): no guessing from the pool's counters.
+    with open(f"{path}.by.tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.rename(f"{path}.by.tmp", f"{path}.by")
     return fault
 
 

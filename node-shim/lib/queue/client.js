@@ -219,6 +219,9 @@ class QueueClient extends EventEmitter {
       if (p.signal) p.onAbort = onAbort(p.signal, (reason) => this._giveUp(p, new AbortError(reason)));
       this._pending.set(id, p);
     });
+    // An abort or timeout may settle `result` while the job is still being stored below, before the caller
+    // holds it: without a handler by then Node reports an unhandled rejection. The caller still gets it.
+    result.catch(() => {});
     try {
       await this._redis.set(k.input(id), buf, 'PX', this.options.resultTtlMs);
       const ttlS = Math.ceil(this.options.resultTtlMs / 1000);
@@ -235,6 +238,7 @@ class QueueClient extends EventEmitter {
       );
       const p = this._pending.get(id);
       if (p) p.queued = true;
+      else this._drop(id); // given up while being added: _giveUp's remove came too early to find it
     } catch (err) {
       const p = this._pending.get(id);
       if (p) this._finish(p);
@@ -263,13 +267,17 @@ class QueueClient extends EventEmitter {
   _giveUp(p, err) {
     if (!this._finish(p)) return;
     this._reject(p, err);
-    // A waiting job is removed; a running one finishes and its result expires unread.
+    this._drop(p.id);
+  }
+
+  /** A waiting job is removed with its input and admission; a running one finishes and its result expires unread. @param {string} id */
+  _drop(id) {
     this._queue
-      .remove(p.id)
+      .remove(id)
       .then((removed) => {
         if (removed) {
-          this._release(p.id);
-          this._redis.del(this._keys.input(p.id)).catch(() => {});
+          this._release(id);
+          this._redis.del(this._keys.input(id)).catch(() => {});
         }
       })
       .catch(() => {});
