@@ -179,7 +179,8 @@ describe('jobTimeoutMs', () => {
 describe('close()', () => {
   it('a worker dying during a graceful close: its job is retried and close() still drains it', async () => {
     const fault = faultFile();
-    const pool = createPool({ ...BASE, size: 1, env: fault.env });
+    // The retry starts a worker and runs a job inside close(): the default 10 s closeTimeoutMs was lost at load 5-9.
+    const pool = createPool({ ...BASE, size: 1, env: fault.env, closeTimeoutMs: 120_000 });
     try {
       await pool.ready();
       const first = pool.stats().workers[0].pid;
