@@ -47,9 +47,13 @@ screenshot: setup system-deps
 
 test: setup system-deps lint pytest node-test
 
-lint: $(VENV)/.installed
+# Types are checked in both languages: mypy --strict over pyworker/ (pyproject.toml [tool.mypy]) and the JSDoc of
+# node-shim/lib as TypeScript (tsc --checkJs --strict, node-shim/tsconfig.json; no build step, nothing emitted).
+lint: $(VENV)/.installed $(NODE_SHIM)/node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	cd $(NODE_SHIM) && node_modules/.bin/tsc -p tsconfig.json
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

@@ -8,8 +8,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .server import ServerConfig  # imported at run time inside _config (start-up cost)
 
 SUBCOMMANDS = ("serve", "remove", "models")
 
@@ -63,7 +67,7 @@ def _add_worker_flags(p: argparse.ArgumentParser, serve: bool) -> None:
             )
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace) -> ServerConfig:
     from .limits import LIMITS, Limits
     from .server import ServerConfig
 

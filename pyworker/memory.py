@@ -36,7 +36,7 @@ def rss_mb() -> float:
     if kb is None:
         import psutil
 
-        return psutil.Process().memory_info().rss / (1024 * 1024)
+        return float(psutil.Process().memory_info().rss) / (1024 * 1024)
     return round(kb / _MB, 1)
 
 

@@ -19,7 +19,7 @@ const contract = require('./contract.json');
  * wire; `client`: raised by this package). Generated from pyworker/errors.py.
  * @type {Readonly<Record<string, {fault: 'caller'|'service', http: number, origin: 'worker'|'client'}>>}
  */
-const ERROR_CODES = Object.freeze(contract.errors);
+const ERROR_CODES = Object.freeze(/** @type {Record<string, {fault: 'caller'|'service', http: number, origin: 'worker'|'client'}>} */ (contract.errors));
 /** @param {'worker'|'client'} origin */
 const codesFrom = (origin) => Object.freeze(Object.keys(ERROR_CODES).filter((c) => ERROR_CODES[c].origin === origin));
 

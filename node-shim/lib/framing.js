@@ -179,7 +179,7 @@ class FrameDecoder {
     try {
       this._drain(messages);
     } catch (err) {
-      error = err instanceof FrameError ? err : new FrameError(String(err && err.message), { cause: err });
+      error = err instanceof FrameError ? err : new FrameError(err instanceof Error ? err.message : String(err), { cause: err });
       this.failed = true;
       this.chunks = [];
       this.buffered = 0;

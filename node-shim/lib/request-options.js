@@ -38,7 +38,7 @@ function checkTimer(what, ms, infinityOk) {
 }
 
 /** @type {Map<string, OptionRule>} */
-const RULES = new Map(contract.options.map((/** @type {OptionRule} */ o) => [o.name, o]));
+const RULES = new Map(/** @type {OptionRule[]} */ (contract.options).map((o) => [o.name, o]));
 
 /** Wire names of the options this client knows (others are forwarded as is). */
 const KNOWN_OPTIONS = Object.freeze([...RULES.keys()]);
@@ -68,7 +68,7 @@ function camelize(value) {
   return value;
 }
 
-/** @param {unknown} v */
+/** @param {unknown} v @returns {string} */
 function describe(v) {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;

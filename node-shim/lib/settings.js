@@ -23,7 +23,7 @@ const MiB = 1024 * 1024;
  * @typedef {object} Setting
  * @property {string} name
  * @property {'int'|'number'|'bool'|'string'|'name'|'choice'|'args'|'object'|'logger'} type
- * @property {unknown|((o: Record<string, any>) => unknown)} [default] a value, or computed from the settings above it
+ * @property {number|boolean|string|null|((o: Record<string, any>) => unknown)} [default] a value, or computed from the settings above it
  * @property {string} defaultDoc the default, as the README shows it
  * @property {string} doc
  * @property {number} [min] @property {number} [gt] @property {number|((o: Record<string, any>) => number)} [max]

@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const express = require('express');
 const { createPool, WorkerError, TimeoutError, QueueFullError, PoolClosedError } = require('pyworker-cutout');
-const { createRouter, errorResponse, optionsFromFields } = require('pyworker-cutout/express');
+const { createRouter, errorResponse, optionsFromFields, health } = require('pyworker-cutout/express');
 const { makePng, isPng, pngSize, faultFile, waitFor, BASE } = require('./helpers');
 
 /** A host app: its own route before and after the mounted router. */
@@ -156,6 +156,27 @@ describe('express router', () => {
 });
 
 describe('express router: health', () => {
+  it('a worker that has exited is not listed, even while its request is being settled (it filtered a state that never occurs)', async (t) => {
+    // health.js filtered 'exited', which no worker state is: a worker gone mid-job (its slot kept until its
+    // request is retried) was listed, with /proc figures of a dead pid. The pool's 'exit' event comes then.
+    const fault = faultFile();
+    t.after(() => fault.cleanup());
+    const pool = createPool({ ...BASE, size: 1, env: fault.env });
+    t.after(() => pool.close({ force: true }));
+    await pool.ready();
+    fault.arm('slow:30000');
+    const job = pool.removeWithMeta(png, { maxSize: 32 });
+    const pid = await fault.claimed();
+    let seen = null;
+    pool.once('exit', () => {
+      seen = { states: pool.stats().workers.map((w) => [w.pid, w.state]), listed: health(pool, { warnMb: 1e6, criticalMb: 2e6 }).workers.map((w) => w.pid) };
+    });
+    process.kill(pid, 'SIGKILL');
+    assert.equal((await job).attempts, 2);
+    assert.deepEqual(seen.states, [[pid, 'gone']], 'the moment this test is about');
+    assert.deepEqual(seen.listed, []);
+  });
+
   it('STARTING (200) while the pool starts, then OK', async (t) => {
     const pool = createPool({ ...BASE, size: 1, args: [] }); // with warm-up: a start that takes a while
     t.after(() => pool.close({ force: true }));

@@ -18,7 +18,7 @@ function mainThreadCpuMs() {
 }
 
 /**
- * Starts watching; returns {maxBlockMs(), stop()}. maxBlockMs: the most CPU the main thread spent
+ * Starts watching; returns {maxBlockMs(), reset(), stop()}. maxBlockMs: the most CPU the main thread spent
  * between two turns of a `everyMs` timer (including the one still running when it is read).
  */
 function watchLoopBlock(everyMs = 10) {
@@ -32,6 +32,11 @@ function watchLoopBlock(everyMs = 10) {
   timer.unref();
   return {
     maxBlockMs: () => Math.max(max, mainThreadCpuMs() - last),
+    /** Count from now on (a benchmark's next row). */
+    reset: () => {
+      max = 0;
+      last = mainThreadCpuMs();
+    },
     stop: () => clearInterval(timer),
   };
 }

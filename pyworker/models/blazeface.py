@@ -71,12 +71,12 @@ class BlazeFace:
                 break
             ax, ay = self._anchors[i]
             cx, cy, bw, bh = ax + raw[i, 0], ay + raw[i, 1], raw[i, 2], raw[i, 3]
-            box = ((cx - bw / 2) * sx, (cy - bh / 2) * sy, (cx + bw / 2) * sx, (cy + bh / 2) * sy)
-            box = tuple(float(v) for v in box)
+            left, top, right, bottom = (cx - bw / 2) * sx, (cy - bh / 2) * sy, (cx + bw / 2) * sx, (cy + bh / 2) * sy
+            box = (float(left), float(top), float(right), float(bottom))
             if any(_iou(box, d.box) > NMS_IOU for d in found):
                 continue
             pts = tuple((float((ax + raw[i, 4 + 2 * j]) * sx), float((ay + raw[i, 5 + 2 * j]) * sy)) for j in range(6))
             if pts[0][0] > pts[1][0]:
                 pts = (pts[1], pts[0], *pts[2:])
-            found.append(Detection(score, box, pts))  # type: ignore[arg-type]
+            found.append(Detection(score, box, pts))
         return found

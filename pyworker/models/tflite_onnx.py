@@ -55,7 +55,8 @@ class _Converter:
         if fused == 1:
             self.nodes.append(Node("Relu", [pre], [out]))
         elif fused == 3:
-            lo, hi = self.init(out + "_lo", np.float32(0.0)), self.init(out + "_hi", np.float32(6.0))
+            lo = self.init(out + "_lo", np.asarray(0.0, np.float32))
+            hi = self.init(out + "_hi", np.asarray(6.0, np.float32))
             self.nodes.append(Node("Clip", [pre, lo, hi], [out]))
         else:
             raise ValueError(f"fused activation {fused} is not supported")
@@ -137,8 +138,8 @@ class _Converter:
                 paddings = self.consts[op.inputs[1]].astype(np.int64)  # NHWC [[before, after] * 4]
                 begin = [int(paddings[a][0]) for a in NCHW]
                 end = [int(paddings[a][1]) for a in NCHW]
-                pads = self.init(out + "_p", np.asarray(begin + end, dtype=np.int64))
-                self.nodes.append(Node("Pad", [self.name(op.inputs[0]), pads], [out]))
+                pad_name = self.init(out + "_p", np.asarray(begin + end, dtype=np.int64))
+                self.nodes.append(Node("Pad", [self.name(op.inputs[0]), pad_name], [out]))
             elif op.op == RESHAPE:
                 # Back to TFLite's NHWC memory order, then its own target shape: the result is not 4-D NCHW.
                 nhwc = out + "_nhwc"

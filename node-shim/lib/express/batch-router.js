@@ -186,16 +186,16 @@ function createBatchRouter(opts) {
     }
   });
 
-  /** @param {import('express').Request} req */
+  /** @param {{params: Record<string, string>}} req */
   const batchOf = (req) => {
     const b = store.get(String(req.params.id));
     if (!b) throw new HttpError(404, 'not_found', `no batch ${req.params.id} here (unknown, or expired after ${Math.round(store.ttlMs / 1000)} s)`);
     return b;
   };
 
-  router.get('/api/batches/:id', (req, res) => res.json(batchOf(req).toJSON()));
+  router.get('/api/batches/:id', (/** @type {any} */ req, /** @type {any} */ res) => res.json(batchOf(req).toJSON()));
 
-  router.get('/api/batches/:id/events', (req, res) => {
+  router.get('/api/batches/:id/events', (/** @type {any} */ req, /** @type {any} */ res) => {
     const b = batchOf(req);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     /** @param {string} event @param {unknown} data */
@@ -224,7 +224,7 @@ function createBatchRouter(opts) {
     });
   });
 
-  router.get('/api/batches/:id/items/:index', (req, res) => {
+  router.get('/api/batches/:id/items/:index', (/** @type {any} */ req, /** @type {any} */ res) => {
     const it = batchOf(req).items[Number(req.params.index)];
     if (!it) throw new HttpError(404, 'not_found', `no photo ${req.params.index} in batch ${req.params.id}`);
     if (!it.result && !it.file) throw new HttpError(404, 'not_found', it.error ? `photo ${it.index} failed: ${it.error.code}` : `photo ${it.index} is not done yet`);
@@ -236,7 +236,7 @@ function createBatchRouter(opts) {
       .pipe(res);
   });
 
-  router.get('/api/batches/:id/results.zip', (req, res) => {
+  router.get('/api/batches/:id/results.zip', (/** @type {any} */ req, /** @type {any} */ res) => {
     const b = batchOf(req);
     // A zip of a batch still running holds what has finished so far; report.json says which.
     res.set({ 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="batch-${b.id.slice(0, 8)}.zip"`, 'Cache-Control': 'no-store' });

@@ -22,7 +22,7 @@ const toCamel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
  */
 const FIELD_PARSERS = Object.freeze(
   Object.fromEntries(
-    contract.options.map((/** @type {{name: string, kind: string}} */ o) => [toCamel(o.name), o.kind === 'int' || o.kind === 'bool' ? o.kind : 'string']),
+    contract.options.map((/** @type {{name: string, kind: string}} */ o) => /** @type {[string, 'int'|'bool'|'string']} */ ([toCamel(o.name), o.kind === 'int' || o.kind === 'bool' ? o.kind : 'string'])),
   ),
 );
 

@@ -49,7 +49,7 @@ const READY = new Set(['idle', 'busy']);
 function health(pool, { warnMb, criticalMb }) {
   const s = pool.stats();
   const workers = s.workers
-    .filter((w) => w.pid !== null && w.state !== 'exited')
+    .filter((w) => w.pid !== null && w.state !== 'gone') // 'gone': exited, its request not yet settled
     .map((w) => {
       const mem = procMemory(/** @type {number} */ (w.pid));
       return {

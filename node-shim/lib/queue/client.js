@@ -94,13 +94,13 @@ class QueueClient extends EventEmitter {
       lastEventId: `${Date.now() - 1}-0`,
     });
     this._queue = new Queue(opts.queue, { connection: this._redis, prefix: this.options.prefix });
-    this._events.on('error', (err) => this._error(err));
-    this._queue.on('error', (err) => this._error(err));
+    this._events.on('error', (/** @type {Error} */ err) => this._error(err));
+    this._queue.on('error', (/** @type {Error} */ err) => this._error(err));
     /** @type {Map<string, Pending>} */
     this._pending = new Map();
     this._closed = false;
-    this._events.on('completed', ({ jobId, returnvalue }) => this._onCompleted(jobId, returnvalue));
-    this._events.on('failed', ({ jobId, failedReason }) => this._onFailed(jobId, failedReason));
+    this._events.on('completed', (/** @type {{jobId: string, returnvalue: unknown}} */ { jobId, returnvalue }) => this._onCompleted(jobId, returnvalue));
+    this._events.on('failed', (/** @type {{jobId: string, failedReason: string}} */ { jobId, failedReason }) => this._onFailed(jobId, failedReason));
     this._sweeper = setInterval(() => this._sweep(), SWEEP_MS);
     this._sweeper.unref();
     this._ready = Promise.all([this._events.waitUntilReady(), this._queue.waitUntilReady()]).then(() => undefined);
@@ -274,7 +274,7 @@ class QueueClient extends EventEmitter {
   _drop(id) {
     this._queue
       .remove(id)
-      .then((removed) => {
+      .then((/** @type {number} */ removed) => {
         if (removed) {
           this._release(id);
           this._redis.del(this._keys.input(id)).catch(() => {});

@@ -48,7 +48,7 @@ class QueueConsumer extends EventEmitter {
     this._redis = connect(opts.redis);
     this._closing = null;
     this.counters = { completed: 0, failed: 0, retried: 0 };
-    this.worker = new Worker(opts.queue, (job) => this._process(job), {
+    this.worker = new Worker(opts.queue, (/** @type {import('bullmq').Job} */ job) => this._process(job), {
       connection: connectionOptions(opts.redis),
       prefix,
       concurrency: this.concurrency,
@@ -58,20 +58,20 @@ class QueueConsumer extends EventEmitter {
       maxStalledCount: opts.maxStalledCount ?? DEFAULTS.maxStalledCount,
       name: this.name,
     });
-    this.worker.on('error', (err) => this._error(err));
-    this.worker.on('completed', (job) => {
+    this.worker.on('error', (/** @type {Error} */ err) => this._error(err));
+    this.worker.on('completed', (/** @type {import('bullmq').Job} */ job) => {
       this.counters.completed += 1;
       // The job is finished for good (BullMQ accepted the result under our lock).
       this._release(/** @type {string} */ (job.id));
     });
-    this.worker.on('stalled', (jobId) => this.emit('stalled', jobId));
+    this.worker.on('stalled', (/** @type {string} */ jobId) => this.emit('stalled', jobId));
   }
 
   /** Waits for a ready worker in the pool, then starts taking jobs. */
   async start() {
     await this.pool.ready();
     await this.worker.waitUntilReady();
-    this.worker.run().catch((err) => this._error(err));
+    this.worker.run().catch((/** @type {Error} */ err) => this._error(err));
     return this;
   }
 
