@@ -16,6 +16,7 @@
 const { EventEmitter } = require('node:events');
 const { randomInt } = require('node:crypto');
 const { Worker } = require('./worker');
+const { Slot } = require('./slot');
 const { EXIT, WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError } = require('./errors');
 const { camelize } = require('./request-options');
 const { normalizePoolOptions, workerArgs } = require('./settings');
@@ -43,24 +44,8 @@ const MiB = 1024 * 1024;
  * @property {(() => void)|null} onAbort
  */
 
-/**
- * starting: spawned, no `ready` yet; idle / busy: serving; retiring: on its
- * way out (recycled, timed out, stopped idle, closing, or said `retiring`),
- * takes no job; gone: exited.
- * @typedef {'starting'|'idle'|'busy'|'retiring'|'gone'} Phase
- */
-
-/**
- * @typedef {object} Slot
- * @property {Worker} worker
- * @property {Phase} phase
- * @property {Job|null} job the job sent to it, until its request settles
- * @property {NodeJS.Timeout|null} timer the job's timeout while busy, the idle timeout while idle
- * @property {NodeJS.Timeout|null} pingTimer while busy: the next urgent ping, or the deadline of the one in flight
- * @property {number} maxJobs jobs before a recycle (Infinity: never)
- * @property {'memory'|'jobs'|'idle'|'aborted'|null} stopReason why the pool stopped it, when it did
- * @property {boolean} startHandled its failed start was counted
- */
+/** @typedef {import('./slot').Phase} Phase */
+/** @typedef {import('./slot').Slot<Job>} JobSlot one worker's state in the pool (lib/slot.js) */
 
 /** @param {number} mb */
 /** Crashes in a row during start that are retried at once; past it, the start-failure back-off. */
@@ -95,7 +80,7 @@ class Pool extends EventEmitter {
     this._spawnCwd = cwd;
     this._args = workerArgs(this.options);
 
-    /** @type {Set<Slot>} one per worker process, until it exits */
+    /** @type {Set<JobSlot>} one per worker process, until it exits */
     this.slots = new Set();
     /** @type {Job[]} */
     this.queue = [];
@@ -252,7 +237,7 @@ class Pool extends EventEmitter {
     for (const job of this.queue.splice(0)) this._settle(job, err);
     for (const slot of this.slots) {
       if (slot.job) this._settle(slot.job, err);
-      this._retire(slot);
+      slot.retire();
       slot.worker.kill('SIGKILL', 'shutdown');
     }
   }
@@ -262,7 +247,7 @@ class Pool extends EventEmitter {
    * answers even mid-job (docs/protocol.md#ping). No pong within pingTimeoutMs: the process cannot
    * run at all (stopped, or stuck in native code holding the GIL), so its job is not what is slow.
    * It is killed; that makes the job a crash, retried on another worker, never a timeout that
-   * blames the image. @param {Slot} slot @param {Job} job
+   * blames the image. @param {JobSlot} slot @param {Job} job
    */
   _armPing(slot, job) {
     const ms = this.options.pingTimeoutMs;
@@ -286,7 +271,7 @@ class Pool extends EventEmitter {
     }, Math.max(1, Math.floor(ms / 2)));
   }
 
-  /** @param {Slot} slot @param {Job} job @param {number} waitedMs */
+  /** @param {JobSlot} slot @param {Job} job @param {number} waitedMs */
   _onUnresponsive(slot, job, waitedMs) {
     slot.pingTimer = null;
     if (slot.job !== job) return;
@@ -295,12 +280,12 @@ class Pool extends EventEmitter {
 
   /**
    * Kill a worker that cannot run (no pong, or stopped per /proc): its request fails as a crash and is retried.
-   * @param {Slot} slot @param {'unresponsive'|'frozen'} reason @param {Record<string, unknown>} details
+   * @param {JobSlot} slot @param {'unresponsive'|'frozen'} reason @param {Record<string, unknown>} details
    */
   _onFrozen(slot, reason, details) {
     this._counters.frozen += 1;
     this._log({ level: 'warn', event: 'worker_unresponsive', source: 'client', pid: slot.worker.pid, reason, job: slot.job ? slot.job.serial : null, ...details });
-    this._retire(slot);
+    slot.retire();
     slot.worker.kill('SIGKILL', reason);
   }
 
@@ -424,23 +409,20 @@ class Pool extends EventEmitter {
       // the job would hold a worker for nobody, for as long as the slowest input takes.
       for (const slot of this.slots) {
         if (slot.job !== job) continue;
-        slot.stopReason = 'aborted';
         this._log({ level: 'info', event: 'abort_kill', source: 'client', pid: slot.worker.pid, job: job.serial });
-        this._retire(slot);
+        slot.retire('aborted');
         slot.worker.kill('SIGKILL', 'aborted');
       }
     }
     this._settle(job, new AbortError(reason));
   }
 
-  /** @param {Job} job @param {Slot} slot */
+  /** @param {Job} job @param {JobSlot} slot */
   _run(job, slot) {
     const w = slot.worker;
     job.state = 'running';
     job.attempts += 1;
-    this._clearTimer(slot);
-    slot.phase = 'busy';
-    slot.job = job;
+    slot.take(job);
     const timeoutMs = job.timeoutMs;
     if (Number.isFinite(timeoutMs)) slot.timer = setTimeout(() => this._onJobTimeout(slot, job, timeoutMs), timeoutMs);
     this._armPing(slot, job);
@@ -453,15 +435,12 @@ class Pool extends EventEmitter {
     );
   }
 
-  /** The slot's request settled: it is idle again, unless it is on its way out (or gone). @param {Slot} slot */
+  /** The slot's request settled: it is idle again, unless it is on its way out (or gone). @param {JobSlot} slot */
   _release(slot) {
-    this._clearTimer(slot);
-    slot.job = null;
-    if (slot.phase === 'busy') slot.phase = slot.worker.isReady && !slot.worker.retiring ? 'idle' : 'retiring';
-    if (slot.phase === 'gone') this.slots.delete(slot);
+    if (slot.release()) this.slots.delete(slot);
   }
 
-  /** @param {Slot} slot @param {Job} job @param {Record<string, any>} reply */
+  /** @param {JobSlot} slot @param {Job} job @param {Record<string, any>} reply */
   _onReply(slot, job, reply) {
     const w = slot.worker;
     this._release(slot);
@@ -486,7 +465,7 @@ class Pool extends EventEmitter {
     this._pump();
   }
 
-  /** @param {Slot} slot @param {Job} job @param {Error} err */
+  /** @param {JobSlot} slot @param {Job} job @param {Error} err */
   _onRequestFailed(slot, job, err) {
     this._release(slot);
     if (job.state === 'done') {
@@ -516,7 +495,7 @@ class Pool extends EventEmitter {
     }
   }
 
-  /** @param {Slot} slot @param {Job} job @param {number} timeoutMs */
+  /** @param {JobSlot} slot @param {Job} job @param {number} timeoutMs */
   _onJobTimeout(slot, job, timeoutMs) {
     slot.timer = null;
     if (slot.job !== job) return;
@@ -529,7 +508,7 @@ class Pool extends EventEmitter {
     }
     this._counters.timedOut += 1;
     this._log({ level: 'warn', event: 'job_timeout', source: 'client', pid: w.pid, job: job.serial, timeoutMs });
-    this._retire(slot);
+    slot.retire();
     w.kill('SIGKILL', 'timeout');
     this._settle(
       job,
@@ -549,23 +528,10 @@ class Pool extends EventEmitter {
     return [...this.slots].filter((s) => phases.includes(s.phase));
   }
 
-  /** @param {Slot} slot */
-  _clearTimer(slot) {
-    if (slot.timer) clearTimeout(slot.timer);
-    if (slot.pingTimer) clearTimeout(slot.pingTimer);
-    slot.timer = null;
-    slot.pingTimer = null;
-  }
 
-  /** Take a slot out of service; it no longer counts toward `size`. @param {Slot} slot */
-  _retire(slot) {
-    this._clearTimer(slot);
-    if (slot.phase !== 'gone') slot.phase = 'retiring';
-  }
-
-  /** Stop a slot's worker gracefully (shutdown, then SIGKILL after graceMs). @param {Slot} slot @param {number} [graceMs] */
+  /** Stop a slot's worker gracefully (shutdown, then SIGKILL after graceMs). @param {JobSlot} slot @param {number} [graceMs] */
   _stop(slot, graceMs = this.options.closeTimeoutMs) {
-    this._retire(slot);
+    slot.retire();
     if (this._forced) {
       slot.worker.kill('SIGKILL', 'shutdown');
       return slot.worker.exited;
@@ -574,7 +540,7 @@ class Pool extends EventEmitter {
     return slot.worker.stop({ graceMs, id: this._nextId++ });
   }
 
-  /** @param {Slot} slot @param {Record<string, any>} reply */
+  /** @param {JobSlot} slot @param {Record<string, any>} reply */
   _checkRecycle(slot, reply) {
     if (slot.stopReason) return;
     const w = slot.worker;
@@ -586,14 +552,14 @@ class Pool extends EventEmitter {
     else if (w.jobs >= slot.maxJobs) reason = 'jobs';
     if (!reason) return;
     const details = { rssMb: stats.rss_mb ?? null, jobs: w.jobs };
-    slot.stopReason = reason;
     this._recycled[reason] += 1;
     this._log({ level: 'info', event: 'recycle', source: 'client', pid: w.pid, reason, ...details });
     this.emit('recycle', { pid: w.pid ?? null, reason, ...details });
+    slot.retire(reason);
     this._stop(slot); // _pump starts its replacement
   }
 
-  /** Idle above minWorkers for idleTimeoutMs: stop it. @param {Slot} slot */
+  /** Idle above minWorkers for idleTimeoutMs: stop it. @param {JobSlot} slot */
   _armIdleTimer(slot) {
     const ms = this.options.idleTimeoutMs;
     if (slot.phase !== 'idle' || slot.timer || !Number.isFinite(ms)) return;
@@ -601,7 +567,7 @@ class Pool extends EventEmitter {
     slot.timer = setTimeout(() => {
       slot.timer = null;
       if (slot.phase !== 'idle' || this._inPhase('starting', 'idle', 'busy').length <= this.options.minWorkers) return;
-      slot.stopReason = 'idle';
+      slot.retire('idle');
       this._log({ level: 'info', event: 'idle_stop', source: 'client', pid: slot.worker.pid, idleTimeoutMs: ms });
       this._stop(slot);
       this._pump();
@@ -620,17 +586,8 @@ class Pool extends EventEmitter {
       log: this._log,
     });
     const { maxJobsPerWorker: max, maxJobsJitter: jitter } = this.options;
-    /** @type {Slot} */
-    const slot = {
-      worker: w,
-      phase: 'starting',
-      job: null,
-      timer: null,
-      pingTimer: null,
-      maxJobs: max > 0 && Number.isFinite(max) ? max + (jitter > 0 ? randomInt(0, jitter + 1) : 0) : Infinity,
-      stopReason: null,
-      startHandled: false,
-    };
+    /** @type {JobSlot} */
+    const slot = new Slot(w, max > 0 && Number.isFinite(max) ? max + (jitter > 0 ? randomInt(0, jitter + 1) : 0) : Infinity);
     this.slots.add(slot);
     this._counters.workersStarted += 1;
     w.on('exit', (info) => this._onWorkerExit(slot, info));
@@ -640,9 +597,9 @@ class Pool extends EventEmitter {
     );
   }
 
-  /** @param {Slot} slot @param {Record<string, any>} info */
+  /** @param {JobSlot} slot @param {Record<string, any>} info */
   _onWorkerReady(slot, info) {
-    if (slot.phase === 'starting') slot.phase = 'idle';
+    slot.ready();
     this._startFailures = 0;
     this._startCrashes = 0;
     this._lastStartError = null;
@@ -681,11 +638,11 @@ class Pool extends EventEmitter {
     this._pump();
   }
 
-  /** @param {Slot} slot @param {WorkerError} err */
+  /** @param {JobSlot} slot @param {WorkerError} err */
   _onWorkerStartFailed(slot, err) {
     if (slot.startHandled) return;
     slot.startHandled = true;
-    this._retire(slot);
+    slot.retire();
     const w = slot.worker;
     // Stopped by us (close) before it was ready: not a failure.
     if (this._closing && (w.stopReason === 'shutdown' || this._forced)) return;
@@ -721,13 +678,11 @@ class Pool extends EventEmitter {
     this._pump();
   }
 
-  /** @param {Slot} slot @param {import('./worker').ExitInfo} info */
+  /** @param {JobSlot} slot @param {import('./worker').ExitInfo} info */
   _onWorkerExit(slot, info) {
     const w = slot.worker;
-    this._clearTimer(slot);
-    slot.phase = 'gone';
     // Its request is rejected right after this event: the slot stays until then, so that close() waits for the retry.
-    if (!slot.job) this.slots.delete(slot);
+    if (slot.exited()) this.slots.delete(slot);
     const unexpected = info.wasReady && !slot.stopReason && !(this._closing && info.reason === 'shutdown');
     this.emit('exit', { pid: w.pid ?? null, code: info.code, signal: info.signal, reason: slot.stopReason || info.reason });
     // Handle a failed start before _pump below, so that the back-off is in
@@ -807,7 +762,7 @@ class Pool extends EventEmitter {
 
   _pumpOnce() {
     for (const slot of this._inPhase('idle')) {
-      if (!slot.worker.isReady) this._retire(slot); // stopping by itself (closed its stdout, killed)
+      if (!slot.worker.isReady) slot.retire(); // stopping by itself (closed its stdout, killed)
       else if (this.queue.length === 0) break;
       else this._run(/** @type {Job} */ (this.queue.shift()), slot);
     }

@@ -1,0 +1,97 @@
+'use strict';
+
+/**
+ * The pool's one state machine for a worker process (generic-pool's PooledResource): its phase, the job it
+ * holds, its timers and why the pool stopped it. Every phase change is a method here, so the rules live in
+ * one place; the Worker (lib/worker.js) only reports facts about its process (ready, `retiring` said,
+ * exited) and the pool calls the transition that follows.
+ *
+ *   starting --ready()--> idle --take(job)--> busy --release()--> idle
+ *                                                    `--release()--> retiring (the worker is stopping, or
+ *                                                                     said `retiring` in its reply)
+ *   any but gone --retire(reason?)--> retiring        any --exited()--> gone
+ *
+ * starting: spawned, no `ready` yet; idle / busy: serving; retiring: on its way out (recycled, timed out,
+ * stopped idle, aborted, closing, or said `retiring`), takes no job; gone: exited (kept in the pool only
+ * until the request it held is settled, so that close() waits for its retry).
+ *
+ * @module pyworker-cutout/slot
+ */
+
+/** @typedef {'starting'|'idle'|'busy'|'retiring'|'gone'} Phase */
+/** @typedef {'memory'|'jobs'|'idle'|'aborted'} StopReason */
+
+/** @template [J=unknown] */
+class Slot {
+  /**
+   * @param {import('./worker').Worker} worker
+   * @param {number} maxJobs jobs before a recycle (Infinity: never)
+   */
+  constructor(worker, maxJobs) {
+    this.worker = worker;
+    /** @type {Phase} */
+    this.phase = 'starting';
+    /** @type {J|null} the job sent to it, until its request settles */
+    this.job = null;
+    /** @type {NodeJS.Timeout|null} the job's timeout while busy, the idle timeout while idle */
+    this.timer = null;
+    /** @type {NodeJS.Timeout|null} while busy: the next urgent ping, or the deadline of the one in flight */
+    this.pingTimer = null;
+    this.maxJobs = maxJobs;
+    /** @type {StopReason|null} why the pool stopped it, when it did */
+    this.stopReason = null;
+    /** its failed start was counted */
+    this.startHandled = false;
+  }
+
+  /** Idle or busy: it counts as a serving worker. */
+  get serving() {
+    return this.phase === 'idle' || this.phase === 'busy';
+  }
+
+  /** The worker said `ready`. */
+  ready() {
+    if (this.phase === 'starting') this.phase = 'idle';
+  }
+
+  /** A job is sent to it. @param {J} job */
+  take(job) {
+    this.clearTimers();
+    this.phase = 'busy';
+    this.job = job;
+  }
+
+  /**
+   * Its request settled: idle again, unless its worker is on its way out (stopping, or it said `retiring`).
+   * @returns {boolean} it is gone: the pool forgets it now
+   */
+  release() {
+    this.clearTimers();
+    this.job = null;
+    if (this.phase === 'busy') this.phase = this.worker.isReady && !this.worker.retiring ? 'idle' : 'retiring';
+    return this.phase === 'gone';
+  }
+
+  /** Out of service; it no longer counts toward `size`. @param {StopReason} [reason] why the pool stops it */
+  retire(reason) {
+    this.clearTimers();
+    if (reason) this.stopReason = reason;
+    if (this.phase !== 'gone') this.phase = 'retiring';
+  }
+
+  /** Its process exited. @returns {boolean} it holds no job: the pool forgets it now */
+  exited() {
+    this.clearTimers();
+    this.phase = 'gone';
+    return !this.job;
+  }
+
+  clearTimers() {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.timer = null;
+    this.pingTimer = null;
+  }
+}
+
+module.exports = { Slot };
