@@ -62,6 +62,13 @@ def test_a_job_that_holds_the_gil_starves_the_urgent_ping(spawn, tmp_path) -> No
     w = spawn("--threads", "1", env=fault_env(fault))
     w.send({"id": 1, "op": "remove", "image": SMALL_PNG})
     assert _claimed(fault)
+    # The fault says when it is about to hold the GIL (a 0.3 s nap alone stood for that, and a loaded machine
+    # could answer the ping before the hang began); the nap stays as margin for the last few bytecodes.
+    gil = Path(f"{fault}.gil")
+    deadline = time.monotonic() + 60
+    while not gil.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gil.exists(), "the fault never reached its hang"
     time.sleep(0.3)
     w.send({"id": 2, "op": "ping", "urgent": True})
     try:

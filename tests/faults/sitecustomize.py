@@ -79,8 +79,13 @@ def act(fault: str, out_fd: int) -> None:
         # thread of the process runs again, the stdin reader that answers pings included.
         import ctypes
 
+        pause = ctypes.PyDLL(None).pause
+        # Says "holding the GIL from now on" to a test that must not ping earlier (PATH.gil).
+        path = os.environ[ENV]
+        with open(f"{path}.gil", "w"):
+            pass
         while True:
-            ctypes.PyDLL(None).pause()
+            pause()
     if fault == "close-stdout":
         os.close(out_fd)
     # hang, stop-reading, close-stdout: alive, silent, reading nothing, forever.
