@@ -243,39 +243,12 @@ class Pool extends EventEmitter {
   }
 
   /**
-   * While a worker is busy it gets an urgent ping every pingTimeoutMs / 2, which its stdin thread
-   * answers even mid-job (docs/protocol.md#ping). No pong within pingTimeoutMs: the process cannot
-   * run at all (stopped, or stuck in native code holding the GIL), so its job is not what is slow.
-   * It is killed; that makes the job a crash, retried on another worker, never a timeout that
-   * blames the image. @param {JobSlot} slot @param {Job} job
+   * Urgent pings while `job` runs on `slot` (liveness.js): no pong within pingTimeoutMs, the worker cannot
+   * run at all; it is killed, and its job retried as a crash. @param {JobSlot} slot @param {Job} job
    */
   _armPing(slot, job) {
     const ms = this.options.pingTimeoutMs;
-    if (!Number.isFinite(ms) || slot.job !== job) return;
-    slot.pingTimer = setTimeout(() => {
-      slot.pingTimer = null;
-      if (slot.job !== job || !slot.worker.isReady) return;
-      const sentAt = Date.now();
-      const deadline = setTimeout(() => this._onUnresponsive(slot, job, Date.now() - sentAt), ms);
-      slot.pingTimer = deadline;
-      slot.worker.ping(this._nextId++).then(
-        () => {
-          clearTimeout(deadline);
-          if (slot.pingTimer === deadline) {
-            slot.pingTimer = null;
-            this._armPing(slot, job);
-          }
-        },
-        () => clearTimeout(deadline), // the worker died: its exit is handled elsewhere
-      );
-    }, Math.max(1, Math.floor(ms / 2)));
-  }
-
-  /** @param {JobSlot} slot @param {Job} job @param {number} waitedMs */
-  _onUnresponsive(slot, job, waitedMs) {
-    slot.pingTimer = null;
-    if (slot.job !== job) return;
-    this._onFrozen(slot, 'unresponsive', { pingTimeoutMs: this.options.pingTimeoutMs, waitedMs });
+    liveness.pingWhileBusy(slot, job, ms, () => this._nextId++, (waitedMs) => this._onFrozen(slot, 'unresponsive', { pingTimeoutMs: ms, waitedMs }));
   }
 
   /**
