@@ -17,6 +17,7 @@ const { EventEmitter } = require('node:events');
 const { randomInt } = require('node:crypto');
 const { Worker } = require('./worker');
 const { Slot } = require('./slot');
+const { StartBackoff } = require('./start-backoff');
 const { EXIT, WorkerError, TimeoutError, QueueFullError, PoolClosedError, AbortError, PyworkerError } = require('./errors');
 const { camelize } = require('./request-options');
 const { normalizePoolOptions, workerArgs } = require('./settings');
@@ -96,14 +97,8 @@ class Pool extends EventEmitter {
     this._readyWaiters = [];
     /** @type {Record<string, any>|null} the first ready frame, for limits */
     this.workerInfo = null;
-    this._startFailures = 0;
-    /** Workers in a row that crashed while starting (reset by a ready worker). */
-    this._startCrashes = 0;
-    /** @type {WorkerError|null} */
-    this._lastStartError = null;
-    this._backoffUntil = 0;
-    /** @type {NodeJS.Timeout|null} */
-    this._backoffTimer = null;
+    /** Failed starts and their back-off (start-backoff.js). */
+    this._backoff = new StartBackoff(this.options, START_CRASHES, () => this._pump());
     this._pumping = false;
     this._pumpAgain = false;
     // Spelled out (not built from a list of names): stats() and its type keep every counter's name.
@@ -183,8 +178,8 @@ class Pool extends EventEmitter {
       totalRssMb: Math.round(workers.reduce((a, w) => a + (w.rssMb || 0), 0) * 10) / 10,
       ...this._counters,
       recycled: { ...this._recycled },
-      lastStartError: this._lastStartError ? { code: this._lastStartError.code, message: this._lastStartError.message } : null,
-      backoffMs: Math.max(0, this._backoffUntil - now),
+      lastStartError: this._backoff.lastError ? { code: this._backoff.lastError.code, message: this._backoff.lastError.message } : null,
+      backoffMs: this._backoff.remainingMs(),
     };
   }
 
@@ -217,7 +212,7 @@ class Pool extends EventEmitter {
           this._log({ level: 'warn', event: 'close_timeout', source: 'client', closeTimeoutMs: this.options.closeTimeoutMs });
           this._forceClose(`the pool was closed and the job did not finish within closeTimeoutMs (${this.options.closeTimeoutMs} ms)`);
         }
-        this._clearBackoff();
+        this._backoff.clear();
         while (this.slots.size > 0) {
           const graceMs = Math.max(0, deadline - Date.now());
           await Promise.all([...this.slots].map((slot) => this._stop(slot, graceMs)));
@@ -573,10 +568,7 @@ class Pool extends EventEmitter {
   /** @param {JobSlot} slot @param {Record<string, any>} info */
   _onWorkerReady(slot, info) {
     slot.ready();
-    this._startFailures = 0;
-    this._startCrashes = 0;
-    this._lastStartError = null;
-    this._clearBackoff();
+    this._backoff.ready();
     if (!this.workerInfo) {
       this.workerInfo = info;
       warnMissing(info, this._log);
@@ -622,19 +614,14 @@ class Pool extends EventEmitter {
     // Killed (a signal: the OOM killer, an operator) or exited without a fatal frame while loading: a crash,
     // not a misconfiguration. Start a replacement at once; the queue waits for it. Only a fatal frame, exit
     // 78/2, a spawn error or a start timeout back off and fail the queue, or START_CRASHES crashes in a row.
-    if (isStartCrash(err) && this._startCrashes < START_CRASHES) {
-      this._startCrashes += 1;
+    if (isStartCrash(err) && this._backoff.crashed()) {
       this._counters.startCrashes += 1;
-      this._log({ level: 'warn', event: 'start_crash', source: 'client', pid: w.pid, exitCode: /** @type {any} */ (err).exitCode, signal: /** @type {any} */ (err).signal, inARow: this._startCrashes });
+      this._log({ level: 'warn', event: 'start_crash', source: 'client', pid: w.pid, exitCode: /** @type {any} */ (err).exitCode, signal: /** @type {any} */ (err).signal, inARow: this._backoff.crashes });
       this._pump();
       return;
     }
-    this._startCrashes = 0;
     this._counters.startFailures += 1;
-    this._startFailures += 1;
-    this._lastStartError = err;
-    const delay = Math.min(this.options.maxRestartBackoffMs, this.options.restartBackoffMs * 2 ** (this._startFailures - 1));
-    this._backoffUntil = Date.now() + delay;
+    const delay = this._backoff.failed(err);
     this._log({ level: 'error', event: 'start_failed', source: 'client', pid: w.pid, code: err.code, message: err.message, backoffMs: delay });
     if (this.listenerCount('error') > 0) this.emit('error', err);
     // Nobody can serve the queue: fail it now instead of letting it wait.
@@ -642,12 +629,7 @@ class Pool extends EventEmitter {
       for (const waiter of this._readyWaiters.splice(0)) waiter.reject(err);
       for (const job of [...this.queue]) this._settle(job, err);
     }
-    this._clearBackoff();
-    this._backoffTimer = setTimeout(() => {
-      this._backoffTimer = null;
-      this._pump();
-    }, delay);
-    this._backoffTimer.unref();
+    this._backoff.arm();
     this._pump();
   }
 
@@ -687,19 +669,15 @@ class Pool extends EventEmitter {
 
   /** During a start-failure back-off with no worker alive, new jobs fail at once. */
   _failFastError() {
-    if (!this._lastStartError || Date.now() >= this._backoffUntil) return null;
+    const e = this._backoff.lastError;
+    const left = this._backoff.remainingMs();
+    if (!e || left <= 0) return null;
     if (this._inPhase('starting', 'idle', 'busy').length > 0) return null;
-    const e = this._lastStartError;
-    const secs = Math.ceil((this._backoffUntil - Date.now()) / 1000);
+    const secs = Math.ceil(left / 1000);
     return new WorkerError(`${e.message} (no worker is running; the pool tries again in ${secs}s)`, {
       code: e.code,
       workerPid: e.workerPid,
     });
-  }
-
-  _clearBackoff() {
-    if (this._backoffTimer) clearTimeout(this._backoffTimer);
-    this._backoffTimer = null;
   }
 
   /** Resolves when no job is queued or running. */
@@ -749,7 +727,7 @@ class Pool extends EventEmitter {
 
   _ensureWorkers() {
     if (this._forced) return;
-    if (this._backoffTimer) return; // backing off after a failed start
+    if (this._backoff.active) return; // backing off after a failed start
     const demand = this._inPhase('busy').length + this.queue.length + (this._readyWaiters.length > 0 ? 1 : 0);
     const floor = this._closing ? 0 : this.options.minWorkers;
     const want = Math.min(this.options.size, Math.max(floor, demand));
