@@ -510,14 +510,9 @@ class Pool extends EventEmitter {
 
   /** @param {JobSlot} slot @param {Record<string, any>} reply */
   _checkRecycle(slot, reply) {
-    if (slot.stopReason) return;
     const w = slot.worker;
     const stats = reply.stats || {};
-    const limit = this.options.memoryLimitMb;
-    /** @type {'memory'|'jobs'|null} */
-    let reason = null;
-    if (w.retiring || (limit !== null && typeof stats.rss_mb === 'number' && stats.rss_mb > limit)) reason = 'memory';
-    else if (w.jobs >= slot.maxJobs) reason = 'jobs';
+    const reason = slot.recycleReason(stats, this.options.memoryLimitMb);
     if (!reason) return;
     const details = { rssMb: stats.rss_mb ?? null, jobs: w.jobs };
     this._recycled[reason] += 1;

@@ -86,6 +86,20 @@ class Slot {
     return !this.job;
   }
 
+  /**
+   * After a reply: is its worker due for a recycle? 'memory': it said `retiring`, or the reply's RSS is above
+   * `memoryLimitMb`; 'jobs': it ran its `maxJobs`; null: not due, or already being stopped.
+   * @param {{rss_mb?: unknown}} stats the reply's figures @param {number|null} memoryLimitMb
+   * @returns {'memory'|'jobs'|null}
+   */
+  recycleReason(stats, memoryLimitMb) {
+    if (this.stopReason) return null;
+    const w = this.worker;
+    if (w.retiring || (memoryLimitMb !== null && typeof stats.rss_mb === 'number' && stats.rss_mb > memoryLimitMb)) return 'memory';
+    if (w.jobs >= this.maxJobs) return 'jobs';
+    return null;
+  }
+
   clearTimers() {
     if (this.timer) clearTimeout(this.timer);
     if (this.pingTimer) clearTimeout(this.pingTimer);
