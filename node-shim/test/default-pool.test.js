@@ -57,13 +57,11 @@ test('a script that never calls shutdown() still exits, and its worker with it',
       console.log(JSON.stringify({ bytes: b.length, pid: getDefaultPool().stats().workers[0].pid }));
     });
   `;
-  const t0 = Date.now();
   const { stdout } = await run(process.execPath, ['-e', script], { env: ENV, timeout: 60_000 });
   const { bytes, pid } = JSON.parse(stdout);
   assert.ok(bytes > 0);
-  assert.ok(Date.now() - t0 < 60_000);
   const gone = await new Promise((resolve) => {
-    const end = Date.now() + 10_000;
+    const end = Date.now() + 60_000; // a wait for the state, not a bound: it returns as soon as the pid is gone
     const check = () => (!pidAlive(pid) ? resolve(true) : Date.now() > end ? resolve(false) : setTimeout(check, 50));
     check();
   });
