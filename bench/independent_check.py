@@ -13,7 +13,7 @@ run by hand and never shipped; nothing of it enters pyworker/, requirements or
 `make setup`/`make test`. It runs from a venv of its own, outside the repo:
 
     python3 -m venv /work/.cache/indep-venv
-    /work/.cache/indep-venv/bin/pip install dlib-bin face_recognition_models numpy pillow
+    /work/.cache/indep-venv/bin/pip install -r bench/independent-requirements.txt
     /work/.cache/indep-venv/bin/python bench/independent_check.py [--out bench/out/portraits]
 
 (dlib-bin: prebuilt dlib wheels; face_recognition_models: the .dat files.)
