@@ -534,8 +534,8 @@ export interface QueueClientOptions {
   /** Results and inputs stay in Redis this long. Default 3600000 (one hour). */
   resultTtlMs?: number;
   /** From enqueue to result; then TimeoutError (a still-waiting job is removed). Default 120000. Not the pool's `jobTimeoutMs` (one run on a worker). */
-  resultTimeoutMs?: number;
-  /** @deprecated the old name of `resultTimeoutMs` (a DeprecationWarning says so once). */
+  deadlineMs?: number;
+  /** @deprecated the old name of `deadlineMs` (a DeprecationWarning says so once). */
   jobTimeoutMs?: number;
   /** Jobs queued and not finished (all producers) beyond which QueueFullError. Default 1000. */
   maxQueuedJobs?: number;

@@ -1,6 +1,6 @@
 'use strict';
 
-// Issue 22, attack 8: a Redis restart while jobs are awaited. Before, the lost jobs hung until resultTimeoutMs (then jobTimeoutMs)
+// Issue 22, attack 8: a Redis restart while jobs are awaited. Before, the lost jobs hung until deadlineMs (then jobTimeoutMs)
 // (120 s by default) and failed job_timeout, a message that blames time, not Redis. A real redis-server,
 // restarted on the same port without persistence (the jobs' records are gone).
 
@@ -14,7 +14,7 @@ it('jobs lost in a Redis restart fail job_lost, saying so, well before their tim
   let redis = await startRedis();
   t.after(() => redis.stop());
   // No consumer: the jobs wait in the queue when Redis goes.
-  const q = createQueueClient({ redis: redis.url, queue: 'restart', resultTimeoutMs: 60_000 });
+  const q = createQueueClient({ redis: redis.url, queue: 'restart', deadlineMs: 60_000 });
   q.on('error', () => {}); // the reconnects while Redis is down
   t.after(() => q.close());
   const jobs = [q.remove(makePng(60, 40)).catch((e) => e), q.remove(makePng(70, 40)).catch((e) => e)];

@@ -177,7 +177,7 @@ describe('queue on a real Redis', () => {
 
   it('queue limits: QueueFullError by jobs and by bytes; a per-job timeout removes the waiting job; inputs have the TTL', async (t) => {
     // No consumer on this queue: jobs wait.
-    const q = createQueueClient({ redis: redis.url, queue: 'limits', maxQueuedJobs: 2, maxQueuedBytes: 50_000, resultTimeoutMs: 1500, resultTtlMs: 60_000 });
+    const q = createQueueClient({ redis: redis.url, queue: 'limits', maxQueuedJobs: 2, maxQueuedBytes: 50_000, deadlineMs: 1500, resultTtlMs: 60_000 });
     t.after(() => q.close());
     const s = new IORedis(redis.url);
     t.after(() => s.quit());
@@ -259,7 +259,7 @@ describe("queue client: the pool's front (lib/front.js)", () => {
     assert.deepEqual(pngSize(await q.remove(makePng(90, 60), { maxSize: 0 })), { width: 90, height: 60 });
 
     // A service fault: no consumer ever takes a job of this queue, so it times out (however loaded the machine).
-    const idle = createQueueClient({ redis: redis.url, queue: 'front-nobody', fallback: 'original', resultTimeoutMs: 300 });
+    const idle = createQueueClient({ redis: redis.url, queue: 'front-nobody', fallback: 'original', deadlineMs: 300 });
     t.after(() => idle.close());
     const input = makePng(80, 50);
     const r = await idle.removeWithMeta(input);
@@ -273,8 +273,8 @@ describe("queue client: the pool's front (lib/front.js)", () => {
     await assert.rejects(idle.remove(input, { fallback: 'throw' }), TimeoutError);
   });
 
-  it("resultTimeoutMs (enqueue to result) has its own name; jobTimeoutMs, the old one, still works and warns once", async (t) => {
-    assert.throws(() => createQueueClient({ redis: redis.url, queue: 'old-name', jobTimeoutMs: 1, resultTimeoutMs: 1 }), /give resultTimeoutMs only/);
+  it("deadlineMs (enqueue to result) has its own name; jobTimeoutMs, the old one, still works and warns once", async (t) => {
+    assert.throws(() => createQueueClient({ redis: redis.url, queue: 'old-name', jobTimeoutMs: 1, deadlineMs: 2 }), /give deadlineMs only/);
     const warnings = [];
     const onWarning = (w) => warnings.push(`${w.name} ${w.code}`);
     process.on('warning', onWarning);

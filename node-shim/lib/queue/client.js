@@ -54,7 +54,7 @@ let warnedOldTimeoutName = false;
 function warnOldTimeoutName() {
   if (warnedOldTimeoutName) return;
   warnedOldTimeoutName = true;
-  process.emitWarning("createQueueClient's jobTimeoutMs is now resultTimeoutMs (enqueue to result; the pool's jobTimeoutMs is one run on a worker)", { type: 'DeprecationWarning', code: 'PYWORKER_QUEUE_JOB_TIMEOUT' });
+  process.emitWarning("createQueueClient's jobTimeoutMs is now deadlineMs (enqueue to result; the pool's jobTimeoutMs is one run on a worker)", { type: 'DeprecationWarning', code: 'PYWORKER_QUEUE_JOB_TIMEOUT' });
 }
 
 /**
@@ -62,8 +62,8 @@ function warnOldTimeoutName() {
  * @param {string|Record<string, any>} opts.redis redis://HOST:PORT or ioredis options
  * @param {string} opts.queue
  * @param {number} [opts.resultTtlMs]
- * @param {number} [opts.resultTimeoutMs] from enqueue to result (the pool's jobTimeoutMs is one run on a worker)
- * @param {number} [opts.jobTimeoutMs] deprecated: the old name of resultTimeoutMs
+ * @param {number} [opts.deadlineMs] from enqueue to result (the pool's jobTimeoutMs is one run on a worker)
+ * @param {number} [opts.jobTimeoutMs] deprecated: the old name of deadlineMs
  * @param {number} [opts.maxQueuedJobs]
  * @param {number} [opts.maxQueuedBytes]
  * @param {number} [opts.maxInputMb] one input's size; larger: input_too_large before anything reaches Redis
@@ -82,12 +82,12 @@ class QueueClient extends EventEmitter {
     super();
     if (!opts || !opts.redis || !opts.queue) throw new TypeError('createQueueClient needs {redis, queue}');
     if (opts.jobTimeoutMs !== undefined) {
-      if (opts.resultTimeoutMs !== undefined) throw new TypeError('createQueueClient: give resultTimeoutMs only (jobTimeoutMs is its old name)');
+      if (opts.deadlineMs !== undefined && opts.deadlineMs !== opts.jobTimeoutMs) throw new TypeError('createQueueClient: give deadlineMs only (jobTimeoutMs is its old name)');
       warnOldTimeoutName();
     }
     this.options = {
       resultTtlMs: opts.resultTtlMs ?? DEFAULTS.resultTtlMs,
-      resultTimeoutMs: opts.resultTimeoutMs ?? opts.jobTimeoutMs ?? DEFAULTS.resultTimeoutMs,
+      deadlineMs: opts.deadlineMs ?? opts.jobTimeoutMs ?? DEFAULTS.deadlineMs,
       maxQueuedJobs: opts.maxQueuedJobs ?? DEFAULTS.maxQueuedJobs,
       maxQueuedBytes: opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes,
       maxInputMb: opts.maxInputMb ?? DEFAULTS.maxInputMb,
@@ -178,7 +178,7 @@ class QueueClient extends EventEmitter {
       const mb = (/** @type {number} */ n) => `${Number.isInteger(n) ? n : n.toFixed(1)}MB`;
       return refuse(fallback, buf, new WorkerError(`File size (${mb(buf.length / MiB)}) exceeds maximum (${mb(this.options.maxInputMb)})`, { code: 'input_too_large' }));
     }
-    const timeoutMs = parsed.timeoutMs ?? this.options.resultTimeoutMs;
+    const timeoutMs = parsed.timeoutMs ?? this.options.deadlineMs;
     /** @type {Record<string, unknown>} */
     const sent = {};
     for (const [k, v] of Object.entries(options || {})) if (!LOCAL_OPTIONS.has(k) && v !== undefined) sent[k] = v;
@@ -355,7 +355,7 @@ class QueueClient extends EventEmitter {
         const job = await Job.fromId(this._queue, p.id);
         if (!job) {
           // Added, then gone before it finished: Redis restarted without persistence (or evicted it). Its
-          // consumer cannot finish it either: say so now, not job_timeout after resultTimeoutMs. Two sweeps in a
+          // consumer cannot finish it either: say so now, not job_timeout after deadlineMs. Two sweeps in a
           // row (5-15 s), so a job whose record is being written is never taken for lost.
           if (p.queued && (p.missed = (p.missed || 0) + 1) >= 2 && this._finish(p)) {
             this._release(p.id);

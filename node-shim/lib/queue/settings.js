@@ -36,7 +36,7 @@ const DEFAULTS = Object.freeze({
   // From enqueue to result, as the caller sees it: the promise rejects with
   // TimeoutError after this (a job still waiting is removed). Not the pool's jobTimeoutMs (one run on a
   // worker, 30 s), hence its own name; `jobTimeoutMs` is still read as its old name (client.js).
-  resultTimeoutMs: 120_000,
+  deadlineMs: 120_000,
   // Jobs in the queue and not yet finished (waiting or running), and their input
   // bytes; beyond either, remove() rejects at once with QueueFullError.
   maxQueuedJobs: 1000,
