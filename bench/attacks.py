@@ -48,6 +48,17 @@ def attacks() -> list[tuple[str, dict]]:
         ("msgpack bomb: 4M empty arrays in a ping", {"raw": hostile.msgpack_object_bomb(4_000_000)}),
         ("largest accepted WEBP: 4000x3000 photo", {"image": _photo(4000, 3000, "WEBP")}),
         ("12 MP HEIC photo (4000x3000)", {"image": _photo(4000, 3000, "HEIF")}),
+        # Issue 22 (round 2): headers that lie about the frame, and the dearest HEIC (made only when run: seconds each).
+        (
+            "AVIF: ispe 2000x2000 over a 16384x16384 frame",
+            {"image": lambda: hostile.avif_lying_ispe((16384, 16384), (2000, 2000))},
+        ),
+        (
+            "AVIF: ispe 2000x2000 over 16384x16384, max_size 0",
+            {"image": lambda: hostile.avif_lying_ispe((16384, 16384), (2000, 2000)), "options": {"max_size": 0}},
+        ),
+        ("HEIC 10-bit 4:4:4 RGBA, 4096 px", {"image": lambda: hostile.heic_deep(4096)}),
+        ("HEIC 10-bit 4:4:4 RGBA, 3500 px (largest accepted)", {"image": lambda: hostile.heic_deep(3500)}),
     ]
 
 
@@ -99,6 +110,8 @@ def remove_while_pinging(w: WorkerProcess, req: dict, timeout: float) -> tuple[d
 
 
 def run(repo: Path, name: str, req: dict, timeout: float) -> str:
+    if callable(req.get("image")):
+        req = {**req, "image": req["image"]()}
     w = WorkerProcess("--threads", "2", cwd=repo)
     try:
         idle = w.request("stats")["stats"]["rss_mb"]

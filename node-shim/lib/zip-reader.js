@@ -148,12 +148,26 @@ function readRecord(buf, p, limit) {
 const cut = (s) => (s.length > 60 ? `${s.slice(0, 60)}...` : s);
 
 /**
+ * path.posix.basename (with `backslash`: either separator) by native scans: path.basename walks a name one character
+ * at a time, and a zip may hold 500 names of 65,535 characters (0.4 ms each; with the old one-character regex of
+ * cleanName, 4 ms: 2 s of a blocked event loop).
+ * @param {string} name @param {boolean} [backslash]
+ */
+function lastPart(name, backslash = false) {
+  let end = name.length;
+  while (end > 0 && (name[end - 1] === '/' || (backslash && name[end - 1] === '\\'))) end--;
+  let from = name.lastIndexOf('/', end - 1);
+  if (backslash) from = Math.max(from, name.lastIndexOf('\\', end - 1));
+  return name.slice(from + 1, end);
+}
+
+/**
  * A photo's name: its base name, no control characters, at most MAX_NAME characters (extension kept).
  * @param {string} raw
  */
 function cleanName(raw) {
   // eslint-disable-next-line no-control-regex
-  let base = path.posix.basename(raw.replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+  let base = lastPart(raw, true).replace(/[\u0000-\u001f\u007f-\u009f]+/g, '');
   if (base.length > MAX_NAME) {
     const ext = path.extname(base).slice(0, 10);
     base = base.slice(0, MAX_NAME - ext.length) + ext;
@@ -188,7 +202,7 @@ function isZip(buf) {
 
 /** Folders, macOS resource forks, dot files and files that are not photos by name. @param {string} name */
 function isPhotoName(name) {
-  const base = path.posix.basename(name);
+  const base = lastPart(name);
   return !name.endsWith('/') && !name.startsWith('__MACOSX/') && !base.startsWith('.') && IMAGE_NAME.test(base);
 }
 
@@ -248,7 +262,7 @@ async function readZip(buf, limits) {
   for (const { rec, start, end } of ranges) {
     const clean = cleanName(rec.name);
     const name = uniqueName(clean, taken);
-    if (name !== path.posix.basename(rec.name)) renamed.push({ from: cut(rec.name), to: name });
+    if (name !== lastPart(rec.name)) renamed.push({ from: cut(rec.name), to: name });
     const fail = (/** @type {string} */ code, /** @type {string} */ message) => out.push({ name, error: { code, message } });
     if (rec.flags & 1) {
       fail('bad_request', `"${name}" is encrypted in the zip`);
