@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from PIL import Image
 
@@ -85,6 +85,12 @@ def _scaled(box: Box | None, scale: float) -> list[int] | None:
     return None if box is None else [round(v * scale) for v in box]
 
 
+@overload
+def _crop_resize(img: Image.Image, box: Box | None, size: tuple[int, int]) -> Image.Image: ...
+@overload
+def _crop_resize(img: None, box: Box | None, size: tuple[int, int]) -> None: ...
+@overload
+def _crop_resize(img: Image.Image | None, box: Box | None, size: tuple[int, int]) -> Image.Image | None: ...
 def _crop_resize(img: Image.Image | None, box: Box | None, size: tuple[int, int]) -> Image.Image | None:
     if img is None:
         return None
@@ -125,16 +131,16 @@ def remove(data: bytes, opts: RemoveOptions, models: SessionCache, limits: Limit
     if job.id_photo:
         framed = frame(rgb, small_mask.resize(work_size, LANCZOS), alpha, opts, job.preset, job.faces)
         out_size = fit(framed.out_size, 0, cap)
-        rgb, mask, alpha = (_crop_resize(i, framed.crop_box, out_size) for i in (framed.rgb, framed.mask, framed.alpha))
+        rgb = _crop_resize(framed.rgb, framed.crop_box, out_size)
+        mask = _crop_resize(framed.mask, framed.crop_box, out_size)
+        alpha = _crop_resize(framed.alpha, framed.crop_box, out_size)
         crop_box, crop_mode = framed.crop_box, framed.mode  # working pixels, straightened when roll_deg != 0
-        assert rgb is not None and mask is not None
         mask = edges.main_person(mask, framed.output_point(framed.head.eyes, out_size) if framed.head else None)
         rgb = edges.foreground(rgb, mask)  # the hair's own colour, not the old backdrop's, on the new background
     else:
         out_size = fit(work_size, opts.output_max_size, cap)
         mask, crop_box, crop_mode = small_mask.resize(out_size, LANCZOS), None, "none"
         rgb, alpha = _crop_resize(rgb, None, out_size), _crop_resize(alpha, None, out_size)
-    assert rgb is not None and mask is not None
     if opts.refine:
         mask = refine(mask)
     if opts.trim and crop_mode == "none":

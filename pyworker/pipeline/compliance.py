@@ -161,6 +161,7 @@ def compliance(
     checks = []
     head = framed.head
     head_range = [round(v, 3) for v in p.head_range]
+    note: str | None  # each check's note, or none
     if head is None:
         checks.append(_check("head_height", None, head_range, False, "no face"))
         checks.append(_check("eye_line", None, list(p.eye_range), False, "no face"))

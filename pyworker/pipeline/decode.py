@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, features
+from PIL import Image, UnidentifiedImageError, features
 
 from .. import capabilities
 from ..errors import WorkerError, format_mb
@@ -170,7 +170,7 @@ def open_image(data: bytes, limits: Limits) -> Image.Image:
             img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise WorkerError("image_too_large", _bomb_message(data, limits, exc)) from exc
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         if named:
             raise WorkerError("invalid_image", f"{named} image is corrupt or truncated ({len(data)} bytes)") from None
         raise WorkerError(
@@ -252,6 +252,7 @@ _REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F")
 def _to_8bit(img: Image.Image, factor: int) -> Image.Image:
     """16-bit or float grayscale -> L, shrunk first: a 4096x4096 16-bit PNG of 50 KB must not cost 400 MB."""
     _, hi = img.getextrema()  # of the full image, before averaging lowers it
+    assert not isinstance(hi, tuple)  # one band (_HIGH_DEPTH modes): a pair of numbers, not a pair per band
     # Pillow's own I->L conversion clips at 255; scale the 16-bit range to 8-bit instead.
     peak = 65535.0 if img.mode != "F" and hi > 255 else max(float(hi), 1.0)
     if img.mode not in ("I", "F"):

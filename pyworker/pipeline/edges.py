@@ -79,7 +79,8 @@ def _box_blur(a: np.ndarray, r: int) -> np.ndarray:
     pad = [(r + 1, r), (r + 1, r)] + [(0, 0)] * (a.ndim - 2)
     s = np.pad(a, pad, mode="edge").cumsum(0, dtype=np.float32).cumsum(1, dtype=np.float32)
     n = 2 * r + 1
-    return (s[n:, n:] - s[:-n, n:] - s[n:, :-n] + s[:-n, :-n])[:h, :w] / (n * n)
+    mean: np.ndarray = (s[n:, n:] - s[:-n, n:] - s[n:, :-n] + s[:-n, :-n])[:h, :w] / (n * n)
+    return mean
 
 
 def _fusion(

@@ -137,8 +137,10 @@ class Face:
         mesh = None
         if self.mesh is not None:
             mesh = np.asarray([fn((float(x), float(y))) for x, y in self.mesh], dtype=np.float64)
-        points = (_plain(fn(pt)) for pt in self.landmarks)
-        return Face(self.box if box is None else box, self.score, *points, mesh=mesh)
+        right_eye, left_eye, nose, mouth_right, mouth_left = (_plain(fn(pt)) for pt in self.landmarks)
+        return Face(
+            self.box if box is None else box, self.score, right_eye, left_eye, nose, mouth_right, mouth_left, mesh=mesh
+        )
 
     def scaled(self, k: float) -> Face:
         box = tuple(round(v * k) for v in self.box)

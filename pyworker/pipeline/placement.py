@@ -149,4 +149,5 @@ def _cut(edges: np.ndarray, k: float, x0: np.ndarray, y0: np.ndarray, x1: np.nda
     a, b = at(x0, 1, w), at(y0, 1, h)
     c, d = at(x1, -1, w), at(y1, -1, h)
     c, d = np.maximum(c, a), np.maximum(d, b)
-    return (table[d, c] - table[b, c] - table[d, a] + table[b, a]).astype(np.float64)
+    inside: np.ndarray = (table[d, c] - table[b, c] - table[d, a] + table[b, a]).astype(np.float64)
+    return inside
