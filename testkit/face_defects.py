@@ -51,21 +51,41 @@ def sunglasses(img: Image.Image, right: Point, left: Point, transmission: float 
 
 
 def eyes_shut(img: Image.Image, right: Point, left: Point) -> Image.Image:
-    """Each eye painted over with the skin just below it, a thin dark lash line across."""
+    """Each eye closed as a real lid closes it: the opening covered with the skin from just below the eye (its
+    texture, not a flat colour), shaded a little darker towards the lid's edge; the edge a soft dark lash line
+    that sags between the corners (a closed lid's margin curves down), dense short lashes along it."""
     ied, angle = _geometry(right, left)
-    out = img.convert("RGB")
-    arr = np.asarray(out, dtype=np.float32)
-    draw = ImageDraw.Draw(out)
-    for x, y in (right, left):
-        below = arr[round(y + 0.25 * ied) : round(y + 0.35 * ied), round(x - 0.1 * ied) : round(x + 0.1 * ied)]
-        skin = tuple(int(v) for v in np.median(below.reshape(-1, 3), axis=0))
-        lid = _ellipse(out.size, (x, y), 0.26 * ied, 0.13 * ied, angle, 0.02 * ied)
-        out.paste(Image.new("RGB", out.size, skin), (0, 0), Image.fromarray((lid * 255).astype(np.uint8)))
-        draw = ImageDraw.Draw(out)
-        t = math.radians(angle)
-        dx, dy = 0.22 * ied * math.cos(t), 0.22 * ied * math.sin(t)
-        draw.line([(x - dx, y - dy + 0.02 * ied), (x + dx, y + dy + 0.02 * ied)], fill=(40, 30, 30), width=1)
-    return out
+    src = img.convert("RGB")
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    # The skin 0.3 IED further down the face, moved up over the eye (PIL's affine reads output (x, y) at input
+    # (x + dx, y + dy)).
+    dx, dy = -0.3 * ied * s, 0.3 * ied * c
+    skin = np.asarray(src.transform(src.size, Image.Transform.AFFINE, (1, 0, dx, 0, 1, dy)), dtype=np.float32)
+    arr = np.asarray(src, dtype=np.float32)
+    ys = np.arange(src.size[1], dtype=np.float32)[:, None]
+    xs = np.arange(src.size[0], dtype=np.float32)[None, :]
+    lashes = Image.new("L", src.size, 0)
+    draw = ImageDraw.Draw(lashes)
+
+    def at(e: Point, u: float, v: float) -> Point:  # eye-aligned offsets (eye distances) -> image pixels
+        return (e[0] + ied * (u * c - v * s), e[1] + ied * (u * s + v * c))
+
+    for e in (right, left):
+        lid = _ellipse(src.size, at(e, 0, -0.01), 0.27 * ied, 0.14 * ied, angle, 0.03 * ied)
+        down = (-(xs - e[0]) * s + (ys - e[1]) * c) / ied  # distance down the face from the eye's centre
+        shade = 1 - 0.18 * np.clip(1 - np.abs(down - 0.04) / 0.12, 0, 1)  # the lid rounds over the eye
+        arr = arr + (skin * shade[..., None] - arr) * lid[..., None]
+        # The lash line: corners 0.21 IED either side, level with the eye's centre; 0.04 IED lower at the middle.
+        edge = [at(e, u, 0.03 + 0.04 * (1 - (u / 0.21) ** 2)) for u in np.linspace(-0.21, 0.21, 29)]
+        draw.line(edge, fill=230, width=max(1, round(0.022 * ied)), joint="curve")
+        for i, (px, py) in enumerate(edge[2:-2], start=2):
+            u = -0.21 + 0.42 * i / 28
+            tip = at(e, u * 1.08, 0.03 + 0.04 * (1 - (u / 0.21) ** 2) + 0.03)
+            draw.line([(px, py), tip], fill=150, width=1)
+    dark = np.asarray(lashes.filter(ImageFilter.GaussianBlur(0.006 * ied)), dtype=np.float32)[..., None] / 255
+    arr = arr + (np.array([40, 30, 26], np.float32) - arr) * dark
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
 def side_shadow(img: Image.Image, right: Point, left: Point, factor: float = 0.3) -> Image.Image:

@@ -8,6 +8,8 @@ astronaut smiles with her teeth showing: us-2x2 (a natural smile allowed) passes
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from PIL import Image, ImageOps
 
@@ -122,6 +124,38 @@ def test_strict_refuses_a_face_with_dark_lenses(worker: WorkerProcess) -> None:
     assert reply["ok"] is False and reply["error"]["code"] == "not_compliant", reply
     message = reply["error"]["message"]
     assert "eyes_visible" in message and "accepted >= 0.3" in message and "sunglasses" in message, message
+
+
+def test_the_eye_model_finds_each_iris_and_reads_each_eye_apart() -> None:
+    """MediaPipe Iris, derived at set-up, on each eye's 64x64 crop (the image's right one mirrored): the iris
+    centres land on the ones measured by hand, both eyes read open; one eye shut closes that eye only, and
+    the note names its side."""
+    img = _photo()
+    face = max(face_detector.detect(img), key=lambda f: f.height)
+    eyes = face_detector.eye_points(img, face)
+    assert eyes is not None and len(eyes) == 2
+    for (contour, iris), hand in zip(eyes, (RIGHT, LEFT), strict=True):
+        assert contour.shape == (16, 2) and iris.shape == (5, 2)
+        assert math.dist(iris[0], hand) < 0.05 * face.eye_distance, (iris[0], hand)
+        assert face_quality.eye_opening(contour) > 0.25
+    # The image-right eye shut, the image-left one as it was.
+    one = face_defects.eyes_shut(img, RIGHT, LEFT)
+    middle = round((RIGHT[0] + LEFT[0]) / 2)
+    one.paste(img.crop((0, 0, middle, img.height)), (0, 0))
+    shut = max(face_detector.detect(one), key=lambda f: f.height)
+    opening = [face_quality.eye_opening(c) for c, _ in face_detector.eye_points(one, shut) or []]
+    assert opening[0] > 0.25 and opening[1] < face_quality.MIN_EYE_OPENING, opening
+    check = {c["name"]: c for c in face_quality.assess(one, shut, PRESET)}["eyes_open"]
+    assert check["passed"] is False and check["value"] == round(opening[1], 3), check
+    assert "the eye on the photo's right is closed" in check["note"], check
+
+
+def test_strict_refuses_a_photo_with_the_eyes_shut(worker: WorkerProcess) -> None:
+    img = face_defects.eyes_shut(_photo(), RIGHT, LEFT)
+    reply = worker.remove(encode(img, "JPEG", quality=92), preset=PRESET, strict=True)
+    assert reply["ok"] is False and reply["error"]["code"] == "not_compliant", reply
+    message = reply["error"]["message"]
+    assert "eyes_open" in message and "accepted >= 0.17" in message and "open both eyes" in message, message
 
 
 def test_without_a_face_the_face_checks_are_unknown_and_fail() -> None:

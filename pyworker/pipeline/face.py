@@ -24,6 +24,8 @@ API (what pipeline/idphoto and the compliance report use):
   the final output, independent of the estimate that placed the frame: the face whose eyes are nearest
   `near` (where the framed person's eyes should be; None when no face has its eyes within one of its eye
   distances of it: a neighbour is never measured in the person's place), or without `near` the largest.
+- `eye_points(rgb, face)`: each eye's 16-point outline and 5 iris points from MediaPipe Iris (a 64x64 crop per
+  eye, placed by the mesh's eye corners), the image's left eye first; None without a mesh.
 - `loaded() -> bool`: whether this process has loaded the face models (lazily, by the first job that crops).
 
 Why these models, and their figures: docs/id-photos.md#detector.
@@ -43,8 +45,9 @@ from PIL import Image
 from .. import logs, memory
 from ..errors import WorkerError
 from ..models.blazeface import BlazeFace
-from ..models.face_weights import DETECTOR, FACE_WEIGHTS, MESH
+from ..models.face_weights import DETECTOR, FACE_WEIGHTS, IRIS, MESH
 from ..models.facemesh import FaceMesh
+from ..models.irislandmark import IrisLandmark
 from ..models.store import find_weights, install_command, model_home
 
 Box = tuple[int, int, int, int]
@@ -197,6 +200,25 @@ def _model(spec_name: str, cls: type) -> Any:
             model = _models[spec_name] = cls(weights)
             logs.log("info", "model_loaded", model=spec_name, path=str(weights), rss_mb=memory.rss_mb())
         return model
+
+
+# Each eye's corners in the mesh, the image's left one first: the eye on the image's right is mirrored for the
+# iris model (MediaPipe's iris_landmark_left_and_right graph).
+EYE_CORNERS = ((33, 133, False), (362, 263, True))
+
+
+def eye_points(rgb: Image.Image, face: Face) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """(16x2 outline, 5x2 iris) of each eye, the image's left eye first; None without a mesh (module docstring)."""
+    if face.mesh is None:
+        return None
+    mesh = face.mesh
+    model: IrisLandmark = _model(IRIS.name, IrisLandmark)
+    rgb = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
+
+    def at(i: int) -> Point:
+        return (float(mesh[i, 0]), float(mesh[i, 1]))
+
+    return [model.run(rgb, at(a), at(b), mirror) for a, b, mirror in EYE_CORNERS]
 
 
 def loaded() -> bool:
