@@ -44,7 +44,7 @@ function pingWhileBusy(slot, job, ms, nextId, onSilent) {
   if (!Number.isFinite(ms) || slot.job !== job) return;
   slot.pingTimer = setTimeout(() => {
     slot.pingTimer = null;
-    if (slot.job !== job || !slot.worker.isReady) return;
+    if (slot.job !== job || slot.phase !== 'busy') return;
     const sentAt = Date.now();
     const deadline = setTimeout(() => {
       slot.pingTimer = null;

@@ -412,7 +412,7 @@ class Pool extends EventEmitter {
   _onReply(slot, job, reply) {
     const w = slot.worker;
     this._release(slot);
-    if (w.isReady) this._checkRecycle(slot, reply);
+    this._checkRecycle(slot, reply.stats || {});
     if (job.state !== 'done') {
       if (reply.ok) {
         this._settle(job, null, {
@@ -508,12 +508,23 @@ class Pool extends EventEmitter {
     return slot.worker.stop({ graceMs, id: this._nextId++ });
   }
 
-  /** @param {JobSlot} slot @param {Record<string, any>} reply */
-  _checkRecycle(slot, reply) {
-    const w = slot.worker;
-    const stats = reply.stats || {};
+  /** After a reply: recycle its worker when it is due (Slot.recycleReason). @param {JobSlot} slot @param {Record<string, any>} stats */
+  _checkRecycle(slot, stats) {
     const reason = slot.recycleReason(stats, this.options.memoryLimitMb);
-    if (!reason) return;
+    if (reason) this._recycle(slot, reason, stats);
+  }
+
+  /**
+   * Its worker said `retiring` in a reply (it exits 75 by itself): recycled for 'memory', before the reply
+   * settles, unless the pool is stopping it already. @param {JobSlot} slot @param {Record<string, any>} stats
+   */
+  _onRetiring(slot, stats) {
+    if (slot.serving) this._recycle(slot, 'memory', stats);
+  }
+
+  /** @param {JobSlot} slot @param {'memory'|'jobs'} reason @param {Record<string, any>} stats the last reply's */
+  _recycle(slot, reason, stats) {
+    const w = slot.worker;
     const details = { rssMb: stats.rss_mb ?? null, jobs: w.jobs };
     this._recycled[reason] += 1;
     this._log({ level: 'info', event: 'recycle', source: 'client', pid: w.pid, reason, ...details });
@@ -553,6 +564,9 @@ class Pool extends EventEmitter {
     const slot = new Slot(w, max > 0 && Number.isFinite(max) ? max + (jitter > 0 ? randomInt(0, jitter + 1) : 0) : Infinity);
     this.slots.add(slot);
     this._counters.workersStarted += 1;
+    // The Worker's facts, as they happen, move the one state (lib/slot.js).
+    w.on('stopping', () => slot.retire());
+    w.on('retiring', (stats) => this._onRetiring(slot, stats));
     w.on('exit', (info) => this._onWorkerExit(slot, info));
     w.start().then(
       (info) => this._onWorkerReady(slot, info),
@@ -708,9 +722,8 @@ class Pool extends EventEmitter {
 
   _pumpOnce() {
     for (const slot of this._inPhase('idle')) {
-      if (!slot.worker.isReady) slot.retire(); // stopping by itself (closed its stdout, killed)
-      else if (this.queue.length === 0) break;
-      else this._run(/** @type {Job} */ (this.queue.shift()), slot);
+      if (this.queue.length === 0) break;
+      this._run(/** @type {Job} */ (this.queue.shift()), slot);
     }
     this._ensureWorkers();
     if (!this._closing) for (const slot of this._inPhase('idle')) this._armIdleTimer(slot);

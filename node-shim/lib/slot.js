@@ -3,13 +3,14 @@
 /**
  * The pool's one state machine for a worker process (generic-pool's PooledResource): its phase, the job it
  * holds, its timers and why the pool stopped it. Every phase change is a method here, so the rules live in
- * one place; the Worker (lib/worker.js) only reports facts about its process (ready, `retiring` said,
- * exited) and the pool calls the transition that follows.
+ * one place; the pool, liveness and /health read the phase and nothing else of the process's state. The
+ * Worker (lib/worker.js) only reports facts about its process as they happen (ready, `retiring` said,
+ * stopping, exited) and the pool calls the transition that follows; no transition reads the Worker.
  *
  *   starting --ready()--> idle --take(job)--> busy --release()--> idle
- *                                                    `--release()--> retiring (the worker is stopping, or
- *                                                                     said `retiring` in its reply)
- *   any but gone --retire(reason?)--> retiring        any --exited()--> gone
+ *   any but gone --retire(reason?)--> retiring (the pool stops it, or its Worker said 'stopping' or
+ *                                               'retiring'; a busy slot keeps its job until release())
+ *   any --exited()--> gone
  *
  * starting: spawned, no `ready` yet; idle / busy: serving; retiring: on its way out (recycled, timed out,
  * stopped idle, aborted, closing, or said `retiring`), takes no job; gone: exited (kept in the pool only
@@ -62,13 +63,13 @@ class Slot {
   }
 
   /**
-   * Its request settled: idle again, unless its worker is on its way out (stopping, or it said `retiring`).
+   * Its request settled: idle again, unless it was retired meanwhile (its worker is on its way out).
    * @returns {boolean} it is gone: the pool forgets it now
    */
   release() {
     this.clearTimers();
     this.job = null;
-    if (this.phase === 'busy') this.phase = this.worker.isReady && !this.worker.retiring ? 'idle' : 'retiring';
+    if (this.phase === 'busy') this.phase = 'idle';
     return this.phase === 'gone';
   }
 
@@ -87,16 +88,16 @@ class Slot {
   }
 
   /**
-   * After a reply: is its worker due for a recycle? 'memory': it said `retiring`, or the reply's RSS is above
-   * `memoryLimitMb`; 'jobs': it ran its `maxJobs`; null: not due, or already being stopped.
+   * After a reply, back in `idle`: is its worker due for a recycle? 'memory': the reply's RSS is above
+   * `memoryLimitMb`; 'jobs': it ran its `maxJobs`; null: not due. (A worker that said `retiring` is
+   * recycled for 'memory' when it says so.)
    * @param {{rss_mb?: unknown}} stats the reply's figures @param {number|null} memoryLimitMb
    * @returns {'memory'|'jobs'|null}
    */
   recycleReason(stats, memoryLimitMb) {
-    if (this.stopReason) return null;
-    const w = this.worker;
-    if (w.retiring || (memoryLimitMb !== null && typeof stats.rss_mb === 'number' && stats.rss_mb > memoryLimitMb)) return 'memory';
-    if (w.jobs >= this.maxJobs) return 'jobs';
+    if (this.phase !== 'idle') return null;
+    if (memoryLimitMb !== null && typeof stats.rss_mb === 'number' && stats.rss_mb > memoryLimitMb) return 'memory';
+    if (this.worker.jobs >= this.maxJobs) return 'jobs';
     return null;
   }
 

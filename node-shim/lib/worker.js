@@ -3,7 +3,15 @@
 /**
  * One pyworker child process: spawn, wait for `ready`, send one request at a
  * time, read replies, stop. No policy here (retries, recycling, timeouts are
- * the pool's); this module only reports precisely what happened.
+ * the pool's); this module only reports precisely what happened, as facts the
+ * pool's one state per worker (lib/slot.js) follows:
+ *
+ *   `ready` (promise and event)  it said `ready`: it serves
+ *   'retiring' (stats)           a reply said `retiring: true`: it will exit 75 by itself
+ *   'stopping' (reason)          it left service: stop(), kill(), a `fatal` frame, a protocol error
+ *   'exit' (ExitInfo)            the process is gone and its output read
+ *
+ * `state` is the process's own lifecycle (which frames to expect, whether a request may be written).
  *
  * @module pyworker/worker
  */
@@ -54,7 +62,7 @@ class Worker extends EventEmitter {
     this.serial = nextSerial++;
     /** @type {number|undefined} */
     this.pid = undefined;
-    /** @type {'new'|'starting'|'ready'|'stopping'|'exited'} */
+    /** @type {'new'|'starting'|'ready'|'stopping'|'exited'} the process's lifecycle; 'stopping' is said once */
     this.state = 'new';
     /** @type {Record<string, any>|null} the `ready` frame */
     this.info = null;
@@ -298,8 +306,8 @@ class Worker extends EventEmitter {
     }
     if (this.state === 'stopping') return this.exited;
     const wasStarting = this.state === 'starting';
-    this.state = 'stopping';
     this._stopReason = this._stopReason || 'shutdown';
+    this._toStopping();
     if (wasStarting) {
       this._failStart(new WorkerError(`${this.label} was stopped before it was ready`, { code: 'start_failed', workerPid: this.pid ?? null }));
     }
@@ -345,7 +353,8 @@ class Worker extends EventEmitter {
    */
   kill(signal = 'SIGKILL', reason = 'killed') {
     if (!this._stopReason || this._stopReason === 'shutdown') this._stopReason = reason;
-    if (this.state !== 'exited') this.state = this.state === 'new' ? 'exited' : 'stopping';
+    if (this.state === 'new') this.state = 'exited';
+    else this._toStopping();
     if (this.child && !this._exited) {
       try {
         this.child.kill(signal);
@@ -431,8 +440,8 @@ class Worker extends EventEmitter {
             workerPid: this.pid ?? null,
           }),
         );
-        this.state = 'stopping';
         this._stopReason = this._stopReason || 'fatal';
+        this._toStopping();
         // It exits 78 by itself; make sure it does.
         this._armKill(5_000);
         return;
@@ -468,8 +477,16 @@ class Worker extends EventEmitter {
     if (msg.retiring === true) {
       this.retiring = true;
       this._log('retiring', { rss_mb: msg.stats && msg.stats.rss_mb });
+      this.emit('retiring', msg.stats || {}); // before the reply settles: its owner recycles it first
     }
     p.resolve(msg);
+  }
+
+  /** Out of service from now on (stopped, killed, fatal): said once, with the reason known so far. */
+  _toStopping() {
+    if (this.state === 'stopping' || this.state === 'exited') return;
+    this.state = 'stopping';
+    this.emit('stopping', this._stopReason);
   }
 
   /** @param {string} what @param {Error} [cause] */
