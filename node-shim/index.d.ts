@@ -190,11 +190,17 @@ export interface FaceMeta {
   };
 }
 
+/** The checks of meta.compliance: the geometry, measured on the output, then the face's own, measured on the source photo. */
+export type ComplianceCheckName =
+  | 'head_height' | 'eye_line' | 'roll' | 'crown_visible' | 'photo_edges' | 'faces' | 'face_in_subject' | 'upscale' | 'background'
+  | 'eyes_open' | 'eyes_visible' | 'mouth_closed' | 'expression' | 'yaw' | 'pitch' | 'lighting' | 'exposure' | 'sharpness' | 'colour';
+
 /** One compliance check: its measured value, what the preset accepts, the verdict. */
 export interface ComplianceCheck {
-  name: 'head_height' | 'eye_line' | 'roll' | 'crown_visible' | 'photo_edges' | 'faces' | 'face_in_subject' | 'upscale' | 'background';
+  name: ComplianceCheckName;
   value: number | boolean | null;
-  accepted: [number, number] | boolean | number;
+  /** A range [low, high] (high null: no upper bound, e.g. eyes_open), a boolean, or a number. */
+  accepted: [number, number | null] | boolean | number;
   passed: boolean;
   note?: string;
 }

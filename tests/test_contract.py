@@ -15,6 +15,7 @@ from pyworker.cli import build_parser
 from pyworker.errors import CODES, ERRORS, WorkerError
 from pyworker.limits import LIMITS, Limits, default_text, flag
 from pyworker.models.registry import MODELS
+from pyworker.pipeline import face_quality
 from pyworker.pipeline.options import OPTIONS, RemoveOptions, parse_options
 from tools import contract
 
@@ -59,6 +60,18 @@ def _dts() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         members = re.findall(r"^\s*(?:readonly\s+)?(\w+)\??\s*:\s*(.+?);\s*$", body, re.M)
         interfaces[m.group(1)] = {name: " ".join(t.split()) for name, t in members}
     return interfaces, aliases
+
+
+def test_dts_compliance_checks_are_the_checks_reported() -> None:
+    """meta.compliance's check names in index.d.ts are the ones the worker reports: compliance.py's geometry
+    checks and face_quality.py's face checks (`ORDER`); a range open above (None) is typed so."""
+    interfaces, aliases = _dts()
+    check = interfaces["ComplianceCheck"]
+    geometry = set(re.findall(r'_check\(\s*"(\w+)"', (REPO / "pyworker" / "pipeline" / "compliance.py").read_text()))
+    assert len(geometry) >= 9, geometry  # the parse works
+    assert set(re.findall(r"'(\w+)'", _resolve(check["name"], aliases))) == geometry | set(face_quality.ORDER)
+    if any(None in v for v in face_quality.ACCEPTED.values()):
+        assert "[number, number | null]" in check["accepted"], check["accepted"]
 
 
 def _resolve(type_text: str, aliases: dict[str, str]) -> str:
