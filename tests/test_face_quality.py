@@ -8,6 +8,7 @@ astronaut smiles with her teeth showing: us-2x2 (a natural smile allowed) passes
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -148,6 +149,29 @@ def test_the_eye_model_finds_each_iris_and_reads_each_eye_apart() -> None:
     check = {c["name"]: c for c in face_quality.assess(one, shut, PRESET)}["eyes_open"]
     assert check["passed"] is False and check["value"] == round(opening[1], 3), check
     assert "the eye on the photo's right is closed" in check["note"], check
+
+
+def test_eyes_are_not_judged_on_a_head_turned_so_far_one_eye_is_hidden() -> None:
+    """Beyond MAX_EYES_YAW the far eye is behind the nose: eyes_open is unknown (fails) and says to face the
+    camera. The turn is put into the astronaut's mesh: its 14 pose points replaced by MediaPipe's canonical
+    ones turned by 60 degrees about the vertical axis, projected at the face's scale (a drawn 2-D turn reads
+    at most ~34 degrees)."""
+    img = _photo()
+    face = max(face_detector.detect(img), key=lambda f: f.height)
+    assert face.mesh is not None
+    mesh = face.mesh.copy()
+    t = math.radians(60)
+    scale = face.eye_distance / 7.0  # canonical eye centres are ~7 cm apart
+    for index, (x, y, z, _) in face_quality.POSE_POINTS.items():
+        turned_x = x * math.cos(t) + z * math.sin(t)
+        mesh[index] = (face.eyes_mid[0] + scale * turned_x, face.eyes_mid[1] - scale * (y - 2.6))
+    turned = dataclasses.replace(face, mesh=mesh)
+    checks = {c["name"]: c for c in face_quality.assess(img, turned, PRESET)}
+    assert 50 < abs(checks["yaw"]["value"]) < 70, checks["yaw"]
+    eyes = checks["eyes_open"]
+    assert eyes["value"] is None and eyes["passed"] is False and "face the camera" in eyes["note"], eyes
+    # The same face as it was: measured.
+    assert {c["name"]: c for c in face_quality.assess(img, face, PRESET)}["eyes_open"]["passed"] is True
 
 
 def test_strict_refuses_a_photo_with_the_eyes_shut(worker: WorkerProcess) -> None:
