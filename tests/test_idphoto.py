@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from demo import contact_sheet, variants
+from pyworker.models.face_weights import FACE_WEIGHTS
 from pyworker.pipeline import face_quality
 from pyworker.pipeline.presets import FACE_FRAMING, PRESETS
 
@@ -472,12 +473,12 @@ def test_detector_is_loaded_only_by_workers_that_crop(spawn, tmp_path: Path) -> 
 
     def face_models_loaded() -> set[str]:
         events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-        return {e["model"] for e in events if e["event"] == "model_loaded"} & {"blazeface-back", "face-mesh"}
+        return {e["model"] for e in events if e["event"] == "model_loaded"} & set(FACE_WEIGHTS)
 
     assert proc.remove(ASTRO, max_size=128)["ok"] is True  # the reply comes after the job's log lines
     assert face_models_loaded() == set(), "a job without crop loaded a face model"
     assert proc.remove(ASTRO, preset="avatar")["ok"] is True
-    assert face_models_loaded() == {"blazeface-back", "face-mesh"}
+    assert face_models_loaded() == {"blazeface-back", "face-mesh", "iris-landmark"}  # the last for eyes_open
 
 
 # ---- contact sheet ------------------------------------------------------------------
