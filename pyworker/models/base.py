@@ -94,9 +94,10 @@ class MaskModel:
         overwritten by the next run: use it (postprocess) before running again."""
         t0 = time.perf_counter()
         with memory.activation_heap():
-            if self._binding is not None and tensor.shape == self._input.shape:  # type: ignore[union-attr]
+            # The binding exists only with its input buffer (both or neither).
+            if self._binding is not None and self._input is not None and tensor.shape == self._input.shape:
                 if tensor is not self._input:
-                    np.copyto(self._input, tensor)  # type: ignore[arg-type]
+                    np.copyto(self._input, tensor)
                 self.session.run_with_iobinding(self._binding)
                 out = self._output if self._output is not None else self._binding.copy_outputs_to_cpu()[0]
             else:
@@ -123,4 +124,5 @@ class MaskModel:
 
 def _static(shape: list[int | str | None]) -> tuple[int, ...] | None:
     """The shape when every dimension is a fixed number, else None (a symbolic or unknown dimension)."""
-    return tuple(shape) if all(isinstance(d, int) and d > 0 for d in shape) else None  # type: ignore[arg-type]
+    fixed = [d for d in shape if isinstance(d, int) and d > 0]
+    return tuple(fixed) if len(fixed) == len(shape) else None

@@ -45,7 +45,9 @@ def split(name: str) -> tuple[str, str | None] | None:
 
 def candidates(name: str) -> list[type[MaskModel]]:
     """The classes a known request name may load, best first (the first one installed is loaded)."""
-    base, precision = split(name)  # type: ignore[misc]
+    known = split(name)
+    assert known is not None, name  # the caller refused unknown names (cache.py: model_unavailable)
+    base, precision = known
     if precision == "int8":
         return [INT8[base]]
     if precision is None and base in INT8_BY_DEFAULT and int8_runs_well():

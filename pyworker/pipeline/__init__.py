@@ -225,4 +225,5 @@ def _trim(
     to_work = work_size[0] / rgb.width
     rgb, mask = rgb.crop(box), mask.crop(box)
     alpha = alpha.crop(box) if alpha is not None else None
-    return rgb, mask, alpha, tuple(round(v * to_work) for v in box), "trim"  # type: ignore[return-value]
+    x0, y0, x1, y1 = (round(v * to_work) for v in box)
+    return rgb, mask, alpha, (x0, y0, x1, y1), "trim"

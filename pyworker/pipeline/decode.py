@@ -100,15 +100,19 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+_heif_registered = False
+
+
 def _heif_plugin() -> bool:
     """Register pillow-heif's HEIC opener on first use (import + register: +4.4 MB RSS; only phones' photos need it)."""
+    global _heif_registered
     try:
         import pillow_heif
     except ImportError:
         return False
-    if not getattr(_heif_plugin, "done", False):
+    if not _heif_registered:
         pillow_heif.register_heif_opener(thumbnails=False)
-        _heif_plugin.done = True  # type: ignore[attr-defined]
+        _heif_registered = True
     return True
 
 

@@ -146,8 +146,8 @@ class Face:
         )
 
     def scaled(self, k: float) -> Face:
-        box = tuple(round(v * k) for v in self.box)
-        return self.map(lambda pt: (pt[0] * k, pt[1] * k), box)  # type: ignore[arg-type]
+        x0, y0, x1, y1 = (round(v * k) for v in self.box)
+        return self.map(lambda pt: (pt[0] * k, pt[1] * k), (x0, y0, x1, y1))
 
     def rotated(self, degrees: float, centre: Point) -> Face:
         """Where the points go when the image is turned as PIL's rotate(degrees, center=centre) does.
@@ -236,9 +236,8 @@ def detect(rgb: Image.Image, refined: bool = True) -> list[Face]:
     for d in detector.detect(rgb):
         box = (round(d.box[0]), round(d.box[1]), round(d.box[2]), round(d.box[3]))
         right_eye, left_eye, nose, mouth = d.keypoints[:4]
-        found = Face(box, round(d.score, 4), right_eye, left_eye, nose, mouth, mouth)
-        if refined and found.eye_distance >= MIN_EYE_PX:
-            found = _refined(rgb, found)  # type: ignore[assignment]
+        raw = Face(box, round(d.score, 4), right_eye, left_eye, nose, mouth, mouth)
+        found = _refined(rgb, raw) if refined and raw.eye_distance >= MIN_EYE_PX else raw
         if found is not None:
             faces.append(found)
     return faces

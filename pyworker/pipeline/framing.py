@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from PIL import Image
@@ -150,6 +150,12 @@ def choose_face(faces: list[Face], mask: Image.Image) -> Face | None:
     return max(inside, key=score)
 
 
+@overload
+def _rotate(img: Image.Image, degrees: float, centre: tuple[float, float], fill: Any) -> Image.Image: ...
+@overload
+def _rotate(img: None, degrees: float, centre: tuple[float, float], fill: Any) -> None: ...
+@overload
+def _rotate(img: Image.Image | None, degrees: float, centre: tuple[float, float], fill: Any) -> Image.Image | None: ...
 def _rotate(img: Image.Image | None, degrees: float, centre: tuple[float, float], fill: Any) -> Image.Image | None:
     if img is None:
         return None
@@ -251,8 +257,8 @@ def _straighten(framed: Framed, face: Face) -> Face:
             return face
         # PIL's angle is counter-clockwise; a positive roll (right-hand eye lower) needs exactly that.
         total += seen.roll_deg
-        framed.rgb = _rotate(original[0], total, centre, (0, 0, 0))  # type: ignore[assignment]
-        framed.mask = _rotate(original[1], total, centre, 0)  # type: ignore[assignment]
+        framed.rgb = _rotate(original[0], total, centre, (0, 0, 0))
+        framed.mask = _rotate(original[1], total, centre, 0)
         framed.alpha = _rotate(original[2], total, centre, 0)
         # The mesh again on the turned photo, seeded where the face went: what is left of the roll.
         again = face_detector.refine(framed.rgb, face.rotated(total, centre))
