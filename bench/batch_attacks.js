@@ -162,6 +162,26 @@ const APP_ROWS = [
     },
   ],
   [
+    '3c. 3 uploads of 83 MiB at once (within maxTotalBytes together)',
+    async (app) => {
+      const photos = Array.from({ length: 10 }, (_, i) => [`n${i}.png`, makeNoisyPng(1700, 1700, i + 1)]);
+      const replies = await Promise.all(Array.from({ length: 3 }, () => post(app, photos).catch((e) => ({ status: (e.cause && e.cause.code) || e.message }))));
+      const statuses = replies.map((r) => r.status);
+      for (const r of replies) if (r.status === 202) await untilEnd(app, (await r.json()).events);
+      return statuses.join('/');
+    },
+  ],
+  [
+    '3d. 3 zips of 10 stored 8.3 MiB photos at once (within maxTotalBytes together)',
+    async (app) => {
+      const zip = craftZip(Array.from({ length: 10 }, (_, i) => ({ name: `n${i}.png`, data: makeNoisyPng(1700, 1700, i + 1), method: 0 })));
+      const replies = await Promise.all(Array.from({ length: 3 }, () => post(app, [['n.zip', zip]]).catch((e) => ({ status: (e.cause && e.cause.code) || e.message }))));
+      const statuses = replies.map((r) => r.status);
+      for (const r of replies) if (r.status === 202) await untilEnd(app, (await r.json()).events);
+      return statuses.join('/');
+    },
+  ],
+  [
     '4. 4 clients download results.zip of a 6 x 9 MB batch at once',
     async (app) => {
       const photos = Array.from({ length: 6 }, (_, i) => [`n${i}.png`, makeNoisyPng(1500, 1500, i + 1)]);

@@ -335,6 +335,16 @@ class BatchStore {
     await Promise.all(Array.from({ length: WRITE_LANES }, lane));
   }
 
+  /**
+   * A new batch's run list with its photos read from their inputs on disk (written by add) instead of memory.
+   * @param {Batch} batch @param {any[]} files
+   * @returns {any[]}
+   */
+  inputsOf(batch, files) {
+    const items = /** @type {StoredItem[]} */ (batch.items);
+    return files.map((f, i) => (f && f.data && items[i].input ? { name: f.name, input: items[i].input } : f));
+  }
+
   /** Room for `need` more bytes on disk: finished batches forgotten, oldest first; else QueueFullError. @param {number} need */
   _room(need) {
     for (const b of this.batches.values()) {

@@ -60,6 +60,8 @@ const EOCD_FIXED = 22;
  * @property {number} maxEntryBytes one photo's inflated bytes, at most (more: that photo fails input_too_large)
  * @property {number} [maxEntries] central-directory records walked at most (photos, folders, other files); default 4 x maxFiles + 64
  * @property {(bytes: number) => void} [reserve] called before an entry is inflated with its declared size; throws to refuse
+ * @property {boolean} [views] a stored entry's data is a view of the upload's buffer, not a copy, and is not
+ *   reserved (its bytes are the upload's): for a caller that lets go of every photo's data with the buffer
  * @property {Set<string>} [taken] names already used in the batch (the zip's are made unique against them)
  */
 
@@ -278,7 +280,7 @@ async function readZip(buf, limits) {
       fail('bad_request', `"${name}" uses zip compression method ${rec.method}; only stored (0) and deflate (8) are read`);
       continue;
     }
-    if (limits.reserve) limits.reserve(rec.size); // throws: the caller refuses the upload
+    if (limits.reserve && !(limits.views && rec.method === 0)) limits.reserve(rec.size); // throws: the caller refuses the upload
     const raw = buf.subarray(start, end);
     /** @type {Buffer} */
     let data;
@@ -287,10 +289,14 @@ async function readZip(buf, limits) {
         fail('invalid_image', `"${name}" is stored with ${rec.compressed} bytes but says ${rec.size}`);
         continue;
       }
-      // A copy (the upload's buffer is let go as soon as the zip is read), one entry per turn of the event loop:
-      // ten 9 MiB entries copied in one turn cost it 100-400 ms (fresh pages faulted in).
-      await nextTurn();
-      data = Buffer.from(raw);
+      if (limits.views) {
+        data = raw;
+      } else {
+        // A copy (the upload's buffer is let go as soon as the zip is read), one entry per turn of the event loop:
+        // ten 9 MiB entries copied in one turn cost it 100-400 ms (fresh pages faulted in).
+        await nextTurn();
+        data = Buffer.from(raw);
+      }
     } else {
       try {
         // zlib stops at maxOutputLength (RangeError): the declared size is enforced while inflating.

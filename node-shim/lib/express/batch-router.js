@@ -144,6 +144,9 @@ function createBatchRouter(opts) {
             maxBytes: maxBytes - bytes,
             maxEntryBytes: maxPhotoBytes,
             taken,
+            // A kept store writes every photo to disk before the 202 and drops them from memory: a stored photo
+            // can be a view of the upload (no copy), let go with it.
+            views: store.persistent,
             reserve: (n) => {
               if (!ledger.tryTake(n)) throw new HttpError(503, 'queue_full', `batch uploads in progress hold ${mb(budget.held)} (maxTotalBytes ${mb(budget.total)}); retry later`);
             },
@@ -171,7 +174,9 @@ function createBatchRouter(opts) {
       const batch = new Batch(files, randomUUID());
       store.admit();
       await store.add(batch, { files, options });
-      startBatch(batch, files, remover, options, {
+      // Kept on disk: each photo is read back when its turn comes, and the upload's memory is let go now.
+      const run = store.persistent ? store.inputsOf(batch, files) : files;
+      startBatch(batch, run, remover, options, {
         ...pace,
         keep: (item, r) => store.keep(item, r, batch.id),
         inputDone: (i, n) => ledger.give(n),
