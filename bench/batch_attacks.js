@@ -2,7 +2,7 @@
 'use strict';
 
 // Issue 22's attacks on the batch router and the queue, each on fresh processes, with what each cost:
-//   node bench/batch_attacks.js            (about a minute on 2 cores; `--only TEXT` runs the rows whose name has it)
+//   node bench/batch_attacks.js            (1-2 minutes on 2 cores; `--only TEXT` runs the rows whose name has it)
 // The app (node-shim/test/fixtures/batch-server.js, default router options, a pool of one worker, or the queue
 // client with BATCH_REDIS) runs in its own process; its peak memory is /proc VmHWM, its longest event-loop block
 // is measured by the app itself (the main thread's CPU time between two turns of a 10 ms timer,
